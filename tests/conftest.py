@@ -1,0 +1,52 @@
+"""Shared fixtures: a tiny synthetic dataset made once per session, and Hydra composition of our configs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow") or os.environ.get("UNITRACK_RUNSLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow: run with --runslow (make test-all)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def synth_root(tmp_path_factory) -> Path:
+    """Three tiny synthetic datasets + manifest (2 train / 1 test sequences per task, 24 frames)."""
+    from unitrack.data.synth import generate
+
+    return generate(tmp_path_factory.mktemp("synth") / "data", seed=3, sequences=2, test_sequences=1,
+                    frames=24, size=(96, 72))
+
+
+def compose(verb: str, overrides: list[str] | None = None):
+    """Compose conf/<verb>.yaml like the CLI does (hydra config included, for ${hydra:...})."""
+    from hydra import compose as _compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return _compose(config_name=verb, overrides=overrides or [], return_hydra_config=True)
+
+
+def tiny_train_overrides(root: Path, run_dir: Path) -> list[str]:
+    """A train run that takes seconds: fast debug preset on the session's tiny synthetic data."""
+    return ["debug=fast", f"data.root={root}", f"paths.output_root={run_dir}", "logger=csv",
+            "model.backbone_kwargs.depth=2", "data.val_max_frames=10"]

@@ -1,0 +1,148 @@
+"""Training: configs compose, every mode runs end to end on tiny data, bad configs fail early, resume is exact."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from tests.conftest import CONF, compose, tiny_train_overrides
+from unitrack.errors import ConfigError
+
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def _cfg(overrides):
+    cfg = compose("train", overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.mark.parametrize("exp", EXPERIMENTS)
+def test_every_experiment_composes_and_instantiates(exp, tmp_path):
+    from unitrack.cl.base import build_methods
+    from unitrack.train.unification import validate
+
+    cfg = _cfg([f"+experiment={exp}", f"paths.output_root={tmp_path}"])
+    validate(cfg)
+    model = instantiate(cfg.model)
+    assert model.feat_size ** 2 == (cfg.model.search_size // cfg.model.backbone_kwargs.patch_size) ** 2
+    build_methods(cfg.cl)
+    trainer = instantiate(cfg.trainer, max_steps=1, logger=False, enable_checkpointing=False)
+    assert trainer.max_steps == 1
+
+
+def test_experiment_presets_mean_what_they_say():
+    assert _cfg(["+experiment=serial_replay"]).cl.replay.kind == "full"
+    assert _cfg(["+experiment=serial_replay_kd"]).cl.kd.weight > 0
+    assert _cfg(["+experiment=serial_experts"]).model.experts == "shared+per_modality"
+    assert _cfg(["+experiment=parallel"]).train.mode == "parallel"
+    assert list(_cfg(["+experiment=single_rgbd"]).train.order) == ["rgbd"]
+
+
+@pytest.mark.parametrize("override,key", [
+    ("train.order=[rgbt,rgbx,rgbe]", "train.order"),
+    ("model.lora.rank=0", "model.lora.rank"),
+    ("cl.replay.ratio=1.5", "cl.replay.ratio"),
+    ("cl.replay.ratio=-0.1", "cl.replay.ratio"),
+    ("train.mode=sideways", "train.mode"),
+])
+def test_bad_config_fails_before_training_naming_the_key(override, key, tmp_path, synth_root):
+    from unitrack.train.unification import train
+
+    cfg = _cfg(["+experiment=serial_replay", *tiny_train_overrides(synth_root, tmp_path), override])
+    if "ratio" in override:
+        with open_dict(cfg):
+            cfg.cl.replay.kind = "reservoir"
+            cfg.cl.replay.buffer_size = 10
+    with pytest.raises(ConfigError) as e:
+        train(cfg, tmp_path / "run")
+    assert key in str(e.value)
+    assert not (tmp_path / "run" / "checkpoints" / "last.ckpt").exists()
+
+
+@pytest.mark.parametrize("exp", ["serial_replay", "parallel", "single_rgbe", "serial_samm"])
+def test_smoke_run_of_each_mode_writes_matrix_and_checkpoints(exp, tmp_path, synth_root):
+    from unitrack.train.unification import train
+
+    cfg = _cfg([f"+experiment={exp}", *tiny_train_overrides(synth_root, tmp_path)])
+    run = tmp_path / "run"
+    res = train(cfg, run)
+    n_stages = {"serial_replay": 3, "serial_samm": 3, "parallel": 1, "single_rgbe": 1}[exp]
+    assert len(res["SR"]) == n_stages
+    assert len(res["SR"][0]) == len(cfg.train.order)
+    assert all(0.0 <= v <= 1.0 for row in res["SR"] + res["PR"] for v in row)
+    m = json.loads((run / "matrix.json").read_text())
+    assert m["SR"] == res["SR"]
+    csv = (run / "matrix.csv").read_text().splitlines()
+    assert csv[0].startswith("metric,stage,") and len(csv) == 1 + 2 * (n_stages + 1)
+    ckpts = sorted(p.name for p in (run / "checkpoints").glob("stage_*.ckpt"))
+    assert len(ckpts) == n_stages
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    if n_stages == 3:
+        assert set(res["SR_summary"]) == {"average", "bwt", "forgetting"}
+        assert ckpts == ["stage_0_rgbt.ckpt", "stage_1_rgbd.ckpt", "stage_2_rgbe.ckpt"]
+
+
+def test_reservoir_buffer_travels_in_stage_checkpoints(tmp_path, synth_root):
+    from unitrack.train.unification import train
+
+    cfg = _cfg(["+experiment=serial", "cl=reservoir", "cl.replay.buffer_size=5", "cl.replay.ratio=0.5",
+                *tiny_train_overrides(synth_root, tmp_path)])
+    train(cfg, tmp_path / "run")
+    st = torch.load(tmp_path / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)["unitrack"]
+    buf = st["buffer"]
+    # stage 0: 3 steps x 4 pairs, all current; stage 1: half of each batch replayed -> 6 current pairs offered
+    assert len(buf["items"]) == 5 and buf["seen"] == 12 + 6
+    assert {it["task"] for it in buf["items"]} <= {"rgbt", "rgbd"}
+
+
+def _cli(args, env=None):
+    return [sys.executable, "-m", "unitrack.cli", "train", *args]
+
+
+def test_kill9_mid_stage_then_resume_equals_uninterrupted(tmp_path, synth_root):
+    """Kill -9 during stage 2, re-run the same command: same final matrix as an uninterrupted run."""
+    args = ["+experiment=serial_replay", *tiny_train_overrides(synth_root, tmp_path), "train.steps_per_stage=8",
+            "train.ckpt_every=2", "data.num_workers=0"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
+    ref = subprocess.run(_cli([*args, f"hydra.run.dir={tmp_path / 'ref'}"]), env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(_cli([*args, f"hydra.run.dir={run}"]), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last, stage1 = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "stage_0_rgbt.ckpt"
+    deadline = time.time() + 300
+    killed_mid_stage = False
+    while time.time() < deadline and proc.poll() is None:
+        if stage1.exists() and last.exists():
+            try:
+                st = torch.load(last, weights_only=False)
+            except Exception:
+                time.sleep(0.05)
+                continue
+            if st["unitrack"]["stage_index"] == 1 and 0 < st["global_step"] < 8:
+                proc.send_signal(signal.SIGKILL)
+                killed_mid_stage = True
+                break
+        time.sleep(0.05)
+    proc.wait()
+    assert killed_mid_stage, "did not catch the run mid-stage"
+    assert not (run / "matrix.json").exists()
+    again = subprocess.run(_cli([*args, f"hydra.run.dir={run}"]), env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "resuming stage 2" in again.stdout and "done, skipped" in again.stdout
+    a, b = (json.loads((d / "matrix.json").read_text()) for d in (tmp_path / "ref", run))
+    assert a["SR"] == b["SR"] and a["PR"] == b["PR"]

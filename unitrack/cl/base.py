@@ -1,0 +1,179 @@
+"""The hooks a continual-learning method plugs into the training loop (Mammoth's begin/observe/end).
+
+The Lightning module owns the loop and the task loss; a method only adds a penalty to "observe" and
+keeps whatever state it needs between tasks (a frozen teacher, fitted temperatures). Several methods
+compose by summing their penalties, so `cl: replay` plus `cl.kd.weight=1` is simply two ingredients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from unitrack.errors import ConfigError
+
+Batch = Mapping[str, Any]
+Out = Mapping[str, Tensor]
+
+
+def forward(model: nn.Module, batch: Batch) -> dict[str, Tensor]:
+    """Run the tracker on a batch dict, in the tracker's argument order."""
+    return model(batch["z"], batch["zx"], batch["x"], batch["xx"], batch["z_box"], batch["modality"])
+
+
+def zero_like(out: Out) -> Tensor:
+    """A scalar 0 on the outputs' device: the penalty of an inactive method."""
+    return out["score"].new_zeros(())
+
+
+def model_device(model: nn.Module) -> torch.device:
+    p = next(iter(model.parameters()), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+class ContinualMethod:
+    """Base class: every hook is a no-op, so a method overrides only what it uses."""
+
+    name = "base"
+    #: The data side must store the model's score logits with each buffer item (DER++).
+    needs_logits = False
+
+    def begin_task(self, module: nn.Module, task: str, stage: int) -> None:
+        pass
+
+    def penalty(self, module: nn.Module, batch: Batch, out: Out,
+                replay_batch: Batch | None = None, replay_out: Out | None = None
+                ) -> tuple[Tensor, dict[str, float]]:
+        return zero_like(out), {}
+
+    def end_task(self, module: nn.Module, task: str, stage: int) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        pass
+
+
+class Composite(ContinualMethod):
+    """Several methods at once; the penalty is their sum, logged per method as 'cl/<name>'."""
+
+    name = "composite"
+
+    def __init__(self, methods: list[ContinualMethod] | None = None):
+        self.methods: dict[str, ContinualMethod] = {}
+        for m in methods or []:
+            if m.name in self.methods:
+                raise ValueError(f"two continual-learning methods named {m.name!r}")
+            self.methods[m.name] = m
+
+    @property
+    def needs_logits(self) -> bool:  # type: ignore[override]
+        return any(m.needs_logits for m in self.methods.values())
+
+    def get(self, name: str) -> ContinualMethod | None:
+        return self.methods.get(name)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.methods
+
+    def __len__(self) -> int:
+        return len(self.methods)
+
+    def begin_task(self, module, task, stage):
+        for m in self.methods.values():
+            m.begin_task(module, task, stage)
+
+    def penalty(self, module, batch, out, replay_batch=None, replay_out=None):
+        total, logs = zero_like(out), {}
+        for name, m in self.methods.items():
+            loss, parts = m.penalty(module, batch, out, replay_batch, replay_out)
+            total = total + loss
+            logs[f"cl/{name}"] = float(loss.detach())
+            logs.update({f"cl/{name}/{k}": v for k, v in parts.items()})
+        return total, logs
+
+    def end_task(self, module, task, stage):
+        for m in self.methods.values():
+            m.end_task(module, task, stage)
+
+    def state_dict(self):
+        return {name: m.state_dict() for name, m in self.methods.items()}
+
+    def load_state_dict(self, state):
+        missing = set(self.methods) - set(state)
+        if missing:
+            raise KeyError(f"checkpoint has no state for continual-learning method(s) {sorted(missing)}")
+        for name, m in self.methods.items():
+            m.load_state_dict(state[name])
+
+
+def _section(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
+    sec = cfg.get(key) if cfg is not None else None
+    return dict(sec) if sec is not None else {}
+
+
+def _number(sec: Mapping[str, Any], key: str, path: str, default: float, positive: bool = False) -> float:
+    value = sec.get(key, default)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(path, f"expected a number, got {value!r}") from None
+    if positive and value <= 0:
+        raise ConfigError(path, f"must be > 0, got {value}")
+    if value < 0:
+        raise ConfigError(path, f"must be >= 0, got {value}")
+    return value
+
+
+def build_methods(cfg_cl: Mapping[str, Any] | None) -> Composite:
+    """Build the active methods from the `cl` config group; a method is active when its weight > 0."""
+    from unitrack.cl.der import DERpp
+    from unitrack.cl.distill import KD
+    from unitrack.cl.replay import BOUNDED_KINDS, validate_replay
+    from unitrack.cl.rkd import RKD
+    from unitrack.cl.samm import Calibration
+
+    cfg_cl = cfg_cl or {}
+    replay = validate_replay(cfg_cl.get("replay"))
+    methods: list[ContinualMethod] = []
+
+    kd = _section(cfg_cl, "kd")
+    kd_weight = _number(kd, "weight", "cl.kd.weight", 0.0)
+    if kd_weight > 0:
+        teacher = kd.get("teacher", "previous")
+        inputs = kd.get("inputs", "both")
+        if teacher not in KD.TEACHERS:
+            raise ConfigError("cl.kd.teacher", f"expected one of {KD.TEACHERS}, got {teacher!r}")
+        if inputs not in KD.INPUTS:
+            raise ConfigError("cl.kd.inputs", f"expected one of {KD.INPUTS}, got {inputs!r}")
+        methods.append(KD(kd_weight, _number(kd, "temperature", "cl.kd.temperature", 2.0, positive=True),
+                          _number(kd, "box_weight", "cl.kd.box_weight", 1.0), teacher=teacher, inputs=inputs))
+
+    der = _section(cfg_cl, "der")
+    alpha = _number(der, "alpha", "cl.der.alpha", 0.0)
+    beta = _number(der, "beta", "cl.der.beta", 0.0)
+    if alpha > 0 or beta > 0:
+        if replay["kind"] not in BOUNDED_KINDS:
+            raise ConfigError("cl.der.alpha", "DER++ replays stored outputs, so it needs cl.replay.kind "
+                                              f"'reservoir' or 'balanced', got {replay['kind']!r}")
+        target = der.get("target", "fused")
+        if target not in DERpp.TARGETS:
+            raise ConfigError("cl.der.target", f"expected one of {DERpp.TARGETS}, got {target!r}")
+        methods.append(DERpp(alpha, beta, target=target))
+
+    rkd = _section(cfg_cl, "rkd")
+    rkd_weight = _number(rkd, "weight", "cl.rkd.weight", 0.0)
+    if rkd_weight > 0:
+        methods.append(RKD(rkd_weight))
+
+    samm = _section(cfg_cl, "samm")
+    if bool(samm.get("fit_temperature", False)):
+        methods.append(Calibration(init=_number(samm, "init_temperature", "cl.samm.init_temperature", 1.5,
+                                                positive=True),
+                                   max_samples=int(samm.get("max_samples", 4096))))
+    return Composite(methods)

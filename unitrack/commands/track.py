@@ -1,0 +1,19 @@
+"""`unitrack track`: follow one target through a video or frame folder; annotated mp4 + box file."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from unitrack.commands import pick_device, run_dir
+from unitrack.eval.video import track_video
+from unitrack.train.checkpoint import load_model
+
+
+def run(cfg: DictConfig) -> dict:
+    model, _ = load_model(cfg.ckpt)
+    out = cfg.out or str(run_dir() / "tracked.mp4")
+    init = OmegaConf.to_container(cfg.init) if OmegaConf.is_config(cfg.init) else cfg.init
+    stats = track_video(model, cfg.input, init, out, x_input=cfg.x_input, modality=cfg.modality,
+                        tracker_kwargs={"device": pick_device(cfg.device)})
+    print(f"tracked {stats['frames']} frames at {stats['fps']:.1f} frames/s -> {out}")
+    return stats

@@ -1,0 +1,1 @@
+"""Datasets in their native layouts, the synthetic generator, pair sampling and the DataModule."""

@@ -1,0 +1,196 @@
+"""Training data for serial, parallel and single-task unification: one `LightningDataModule`, stage-aware.
+
+A stage trains on some tasks (serial: one; parallel: all, mixed by `data.ratios`) plus replayed pairs of
+the earlier tasks. Every training sample is a pure function of (seed, stage, index): the pair reference is
+drawn from one RNG stream and the crops/augmentation from another. That makes a mid-stage resume exact
+(the sampler simply starts at the restored step) and lets the replay buffer be filled with the exact
+stream of references a stage consumed without decoding a single image.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from unitrack import TASKS
+from unitrack.data.formats import load_dataset
+from unitrack.data.pairs import PairDataset, PairRef, PairSampler, collate_pairs
+from unitrack.data.sequence import Sequence
+from unitrack.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def task_sources(data_cfg: DictConfig, task: str) -> list[dict]:
+    """`data.tasks.<task>` may be one {dataset, root, options?} or a list of them (e.g. DepthTrack + RGBD1K)."""
+    if task not in data_cfg.tasks:
+        raise ConfigError(f"data.tasks.{task}", f"no dataset configured for task '{task}'")
+    src = OmegaConf.to_container(data_cfg.tasks[task], resolve=True)
+    return src if isinstance(src, list) else [src]
+
+
+def load_task_sequences(data_cfg: DictConfig, task: str, split: str | None) -> list[Sequence]:
+    seqs: list[Sequence] = []
+    for i, src in enumerate(task_sources(data_cfg, task)):
+        if not src.get("root"):
+            raise ConfigError(f"data.tasks.{task}[{i}].root", "set it to the dataset folder")
+        found = load_dataset(src["dataset"], Path(src["root"]), split=split, **src.get("options", {}))
+        bad = [s.uid for s in found if s.task != task]
+        if bad:
+            raise ConfigError(f"data.tasks.{task}", f"dataset {src['dataset']} holds task {found[0].task}, not {task}")
+        seqs += found
+    if not seqs:
+        raise ConfigError(f"data.tasks.{task}", f"no {split or ''} sequences found")
+    return seqs
+
+
+@dataclass
+class StagePlan:
+    """What one stage trains on: its own tasks (mixed by weights) and the replay source."""
+
+    index: int
+    name: str  # e.g. "rgbd" or "parallel"
+    tasks: list[str]
+    weights: list[float]
+    replay_tasks: list[str]  # earlier tasks (full replay draws from their whole training sets)
+    replay_kind: str  # none | full | reservoir | balanced
+    replay_ratio: float  # share of each batch drawn from replay
+    steps: int
+
+
+class StageDataset(Dataset):
+    """Sample i of a stage: a current-task pair or a replayed one, fixed by (seed, stage, i)."""
+
+    def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int,
+                 buffer_items: list[dict] | None = None):
+        self.pairs, self.plan, self.batch_size, self.seed = pairs, plan, batch_size, seed
+        self.buffer_items = buffer_items or []
+        self.samplers = {t: p.sampler for t, p in pairs.items()}
+        w = np.asarray(plan.weights, dtype=np.float64)
+        self.task_p = w / w.sum()
+        self.n_replay = 0
+        if plan.replay_kind != "none" and plan.replay_tasks:
+            if plan.replay_kind == "full" or self.buffer_items:
+                self.n_replay = int(round(plan.replay_ratio * batch_size))
+
+    def __len__(self) -> int:
+        return self.plan.steps * self.batch_size
+
+    def ref(self, i: int) -> tuple[str, PairRef, dict | None]:
+        """(task, pair reference, buffer item or None) of sample i — no image is touched."""
+        rng = np.random.default_rng([self.seed, self.plan.index, i, 0])
+        if (i % self.batch_size) < self.n_replay:
+            if self.plan.replay_kind == "full":
+                task = self.plan.replay_tasks[int(rng.integers(len(self.plan.replay_tasks)))]
+                return task, self.samplers[task].sample(rng), None
+            item = self.buffer_items[int(rng.integers(len(self.buffer_items)))]
+            return item["task"], PairRef(item["seq_index"], item["template_frame"], item["search_frame"]), item
+        task = self.plan.tasks[int(rng.choice(len(self.plan.tasks), p=self.task_p))]
+        return task, self.samplers[task].sample(rng), None
+
+    def __getitem__(self, i: int) -> dict:
+        task, ref, item = self.ref(i)
+        # A buffered pair is re-cut exactly as it was first seen, so stored outputs (DER++) still match it.
+        key = [self.seed, item["stage"], item["index"], 1] if item else [self.seed, self.plan.index, i, 1]
+        sample = self.pairs[task].load_pair(ref, np.random.default_rng(key))
+        sample["replay"] = torch.tensor(item is not None or task not in self.plan.tasks)
+        for key in ("logits", "logits_rgb", "logits_x"):  # DER++ / SAMM stored outputs (NaN: none stored)
+            v = item.get(key) if item else None
+            sample[f"stored_{key}"] = (torch.as_tensor(v, dtype=torch.float32) if v is not None
+                                       else torch.full((self.pairs[task].feat_cells,), float("nan")))
+        return sample
+
+
+class ResumableSampler(Sampler[int]):
+    """Indices start..len-1, strided over DDP ranks; `start` = samples already consumed before a resume."""
+
+    def __init__(self, length: int, start: int = 0, rank: int = 0, world: int = 1):
+        self.length, self.start, self.rank, self.world = length, start, rank, world
+
+    def __iter__(self):
+        return iter(range(self.start + self.rank, self.length, self.world))
+
+    def __len__(self) -> int:
+        return max(0, (self.length - self.start - self.rank + self.world - 1) // self.world)
+
+
+class UnitrackDataModule(L.LightningDataModule):
+    """Per-task training sequences and pair datasets; `set_stage` chooses what the next `fit` sees."""
+
+    def __init__(self, data_cfg: DictConfig, model_geometry: dict[str, Any], seed: int = 0):
+        super().__init__()
+        self.cfg, self.geo, self.seed = data_cfg, model_geometry, seed
+        self.pairs: dict[str, PairDataset] = {}
+        self.plan: StagePlan | None = None
+        self.buffer_items: list[dict] = []
+
+    def task_pairs(self, task: str) -> PairDataset:
+        if task not in self.pairs:
+            seqs = load_task_sequences(self.cfg, task, self.cfg.train_split)
+            ds = PairDataset(seqs, template_size=self.geo["template_size"], search_size=self.geo["search_size"],
+                             template_factor=self.geo["template_factor"], search_factor=self.geo["search_factor"],
+                             max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=self.cfg.augment,
+                             task=task)
+            ds.feat_cells = self.geo["feat_size"] ** 2
+            self.pairs[task] = ds
+        return self.pairs[task]
+
+    def set_stage(self, plan: StagePlan, buffer_items: list[dict] | None = None) -> None:
+        self.plan = plan
+        self.buffer_items = list(buffer_items or [])
+        for t in [*plan.tasks, *plan.replay_tasks]:
+            self.task_pairs(t)
+
+    def stage_dataset(self) -> StageDataset:
+        assert self.plan is not None, "set_stage() first"
+        return StageDataset({t: self.pairs[t] for t in [*self.plan.tasks, *self.plan.replay_tasks]}, self.plan,
+                            self.cfg.batch_size, self.seed, self.buffer_items)
+
+    def train_dataloader(self) -> DataLoader:
+        ds = self.stage_dataset()
+        trainer = getattr(self, "trainer", None)
+        start = trainer.global_step * self.cfg.batch_size if trainer is not None else 0
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        per_rank = max(1, self.cfg.batch_size // world)
+        workers = int(self.cfg.num_workers)
+        return DataLoader(ds, batch_size=per_rank, sampler=ResumableSampler(len(ds), start, rank, world),
+                          num_workers=workers, collate_fn=collate_pairs, persistent_workers=False,
+                          pin_memory=torch.cuda.is_available(), drop_last=False,
+                          prefetch_factor=4 if workers > 0 else None)
+
+
+def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig) -> list[StagePlan]:
+    """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task."""
+    order = list(train_cfg.order)
+    for t in order:
+        if t not in TASKS:
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TASKS)})")
+    if len(set(order)) != len(order):
+        raise ConfigError("train.order", f"tasks repeat in {order}")
+    mode, steps = train_cfg.mode, int(train_cfg.steps_per_stage)
+    if steps <= 0:
+        raise ConfigError("train.steps_per_stage", f"must be > 0, got {steps}")
+    kind = replay_cfg.kind
+    ratio = float(replay_cfg.ratio) if replay_cfg.get("ratio") is not None else None
+    if mode == "serial":
+        plans = []
+        for k, t in enumerate(order):
+            r = ratio if ratio is not None else (k / (k + 1) if kind == "full" else 0.0)
+            plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps))
+        return plans
+    if mode == "parallel":
+        w = [float(ratios.get(t, 1.0)) for t in order]
+        return [StagePlan(0, "parallel", order, w, [], "none", 0.0, steps * int(train_cfg.parallel_steps_factor))]
+    if mode == "single":
+        if len(order) != 1:
+            raise ConfigError("train.order", f"single mode trains one task, got {order}")
+        return [StagePlan(0, order[0], order, [1.0], [], "none", 0.0, steps)]
+    raise ConfigError("train.mode", f"'{mode}' is not one of serial, parallel, single")

@@ -1,0 +1,99 @@
+"""The one `Sequence` type every reader returns, and the image loader shared by training and tracking.
+
+Boxes are x,y,w,h float64 in pixels with NaN rows where the target is absent; `visible` is the mask of
+frames with a valid (finite, positive-size) box. X frames are returned as uint8 HxWx3 RGB images: thermal
+and event are ordinary colour images, depth is a 16-bit PNG rendered with the clipped JET colour map.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from unitrack.errors import DatasetError
+
+#: Upper clip for depth in millimetres (see reference/datasets.md).
+DEPTH_CLIP_MM = 10000
+
+
+@dataclass
+class Sequence:
+    name: str
+    task: str  # rgbt | rgbd | rgbe
+    dataset: str  # lasher | rgbt234 | gtot | depthtrack | rgbd1k | visevent | synthetic names
+    rgb_frames: list[Path]
+    x_frames: list[Path]
+    boxes: np.ndarray  # (N, 4) float64 x,y,w,h; NaN where absent
+    x_modality: str  # thermal | depth | event
+    visible: np.ndarray = field(default=None)  # (N,) bool
+    boxes_x: np.ndarray | None = None  # second ground truth (RGBT234/GTOT infrared), same convention
+
+    def __post_init__(self) -> None:
+        self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)
+        if self.visible is None:
+            self.visible = visible_mask(self.boxes)
+        self.visible = np.asarray(self.visible, dtype=bool)
+
+    def __len__(self) -> int:
+        return len(self.rgb_frames)
+
+    @property
+    def uid(self) -> str:
+        """Unique across a unified benchmark: datasets may reuse sequence names."""
+        return f"{self.dataset}/{self.name}"
+
+
+def visible_mask(boxes: np.ndarray) -> np.ndarray:
+    """A frame's target is visible when its box is finite with positive width and height."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    return np.isfinite(b).all(1) & (np.nan_to_num(b[:, 2]) > 0) & (np.nan_to_num(b[:, 3]) > 0)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """Read an image file as uint8 HxWx3 RGB; a clear error names the file when it cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DatasetError(path, "cannot read image (missing or not a decodable image file)")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_depth_raw(path: Path) -> np.ndarray:
+    """Read a depth PNG unchanged; it must be single-channel 16-bit (millimetres)."""
+    d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if d is None:
+        raise DatasetError(path, "cannot read depth image (missing or not a decodable PNG)")
+    if d.dtype != np.uint16:
+        raise DatasetError(path, f"depth must be a 16-bit PNG, got dtype {d.dtype}")
+    if d.ndim == 3:
+        d = d[..., 0]
+    return d
+
+
+def render_depth(raw: np.ndarray) -> np.ndarray:
+    """Clip at min(3 x median, 10000), min-max normalise to 0..255, JET colour map -> uint8 HxWx3 RGB."""
+    d = raw.astype(np.float32)
+    med = float(np.median(d))
+    clip = min(3.0 * med, DEPTH_CLIP_MM) if med > 0 else DEPTH_CLIP_MM
+    d = np.minimum(d, clip)
+    lo, hi = float(d.min()), float(d.max())
+    d8 = ((d - lo) / (hi - lo) * 255.0).astype(np.uint8) if hi > lo else np.zeros(d.shape, np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(d8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def read_x(path: Path, modality: str) -> np.ndarray:
+    """The X frame as the model sees it: uint8 HxWx3 RGB."""
+    if modality == "depth":
+        return render_depth(read_depth_raw(path))
+    return read_rgb(path)
+
+
+def load_frame(seq: Sequence, i: int) -> tuple[np.ndarray, np.ndarray]:
+    """RGB and X of frame i as uint8 HxWx3; X is resized to RGB's size if a dataset stores it differently."""
+    rgb = read_rgb(seq.rgb_frames[i])
+    x = read_x(seq.x_frames[i], seq.x_modality)
+    if x.shape[:2] != rgb.shape[:2]:
+        x = cv2.resize(x, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+    return rgb, x

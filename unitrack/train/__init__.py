@@ -1,0 +1,1 @@
+"""Training: the LightningModule, optimiser set-up and the serial/parallel stage loop."""

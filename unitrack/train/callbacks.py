@@ -1,0 +1,37 @@
+"""Checkpointing that never leaves a half-written file: write to a temp name, then rename."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import lightning as L
+
+
+class AtomicLastCheckpoint(L.Callback):
+    """Save `last.ckpt` every n optimiser steps and at the end of the stage (rank 0 renames)."""
+
+    def __init__(self, path: Path, every_n_steps: int = 50):
+        self.path, self.every = Path(path), max(1, int(every_n_steps))
+
+    def _save(self, trainer: L.Trainer) -> None:
+        tmp = self.path.with_suffix(".ckpt.tmp")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, self.path)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every == 0:
+            self._save(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._save(trainer)
+
+
+class StageProgressBar(L.pytorch.callbacks.RichProgressBar):
+    """Rich progress whose label is the stage being trained ("stage 2/3 rgbd") instead of "Epoch 0"."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        m = self.trainer.lightning_module
+        n = getattr(m, "n_stages", None)
+        return f"stage {getattr(m, 'stage_index', 0) + 1}{'/' + str(n) if n else ''} {getattr(m, 'stage_name', '')}"

@@ -1,0 +1,117 @@
+"""The LightningModule: the tracker's loss plus the continual-learning penalties, for one stage at a time.
+
+Lightning owns the loop, AMP, DDP and checkpoints. What is ours: the loss (LoRAT's IoU-aware BCE + GIoU,
+plus the unimodal heads when the model has them), the CL penalties from `unitrack.cl`, the optimiser
+groups, a hard stop on a non-finite loss, and the extra checkpoint state (stage, replay buffer, CL
+state, RNG) that makes a mid-stage resume exact.
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from unitrack.errors import UnitrackError
+from unitrack.model.loss import lorat_loss
+from unitrack.train.optim import cosine_with_warmup, param_groups
+
+
+class TrainingDiverged(UnitrackError, RuntimeError):
+    """Raised on a NaN/inf loss; the last good checkpoint is kept untouched."""
+
+
+def _take(v, mask: torch.Tensor):
+    if torch.is_tensor(v) and v.ndim > 0 and v.shape[0] == mask.shape[0]:
+        return v[mask.to(v.device)]
+    if isinstance(v, list) and len(v) == mask.shape[0]:
+        return [x for x, m in zip(v, mask.tolist()) if m]
+    return v
+
+
+def split_replay(batch: dict, out: dict) -> tuple[dict, dict, dict | None, dict | None]:
+    """Split one mixed batch into its current-task and replayed parts (CL penalties treat them apart).
+
+    Stored outputs of buffered pairs arrive as `stored_logits*` (NaN where none) and leave as the
+    `logits*` keys DER++ reads.
+    """
+    mask = batch.get("replay")
+    if mask is None or not bool(mask.any()):
+        return batch, out, None, None
+    mask = mask.bool().cpu()
+    cur = {k: _take(v, ~mask) for k, v in batch.items()}
+    rep = {k: _take(v, mask) for k, v in batch.items()}
+    for key in ("logits", "logits_rgb", "logits_x"):
+        stored = rep.pop(f"stored_{key}", None)
+        cur.pop(f"stored_{key}", None)
+        if stored is not None and stored.numel() and not torch.isnan(stored).any():
+            rep[key] = stored
+    return cur, {k: _take(v, ~mask) for k, v in out.items()}, rep, {k: _take(v, mask) for k, v in out.items()}
+
+
+class UnitrackModule(L.LightningModule):
+    def __init__(self, model: nn.Module, optim: DictConfig, methods=None, unimodal_weight: float = 1.0,
+                 model_cfg: dict | None = None):
+        super().__init__()
+        self.model = model
+        self.model_cfg = model_cfg  # stored in checkpoints so eval/track rebuild the model from the file alone
+        self.optim_cfg = optim
+        self.methods = methods
+        self.unimodal_weight = unimodal_weight
+        self.stage_index, self.stage_name, self.stage_steps = 0, "", 1
+        self.buffer = None  # replay buffer (unitrack.cl.replay); kept here so it lands in checkpoints
+
+    def forward(self, batch: dict) -> dict:
+        return self.model(batch["z"], batch["zx"], batch["x"], batch["xx"], batch["z_box"], batch["modality"])
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        out = self(batch)
+        fs = self.model.feat_size
+        loss, parts = lorat_loss(out["score"], out["box"], batch["box"], fs)
+        logs = {f"train/{k}": float(v) for k, v in parts.items()}
+        for head in ("rgb", "x"):
+            if f"score_{head}" in out and self.unimodal_weight > 0:
+                l_h, _ = lorat_loss(out[f"score_{head}"], out[f"box_{head}"], batch["box"], fs)
+                loss = loss + self.unimodal_weight * l_h
+                logs[f"train/loss_{head}"] = float(l_h)
+        if self.methods is not None and len(self.methods):
+            cur, cur_out, rep, rep_out = split_replay(batch, out)
+            pen, pen_logs = self.methods.penalty(self, cur, cur_out, rep, rep_out)
+            loss = loss + pen
+            logs.update({f"train/{k}": float(v) for k, v in pen_logs.items()})
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"non-finite loss ({float(loss)}) at stage {self.stage_index} ({self.stage_name}), step "
+                f"{self.global_step}: stopped; the last good checkpoint (last.ckpt) is kept. Try a lower "
+                "optim.lr or trainer.gradient_clip_val.")
+        logs["train/loss"] = float(loss)
+        logs["train/replay_share"] = float(batch["replay"].float().mean()) if "replay" in batch else 0.0
+        self.log_dict(logs, prog_bar=False, on_step=True, batch_size=batch["x"].shape[0])
+        self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=batch["x"].shape[0], logger=False)
+        return loss
+
+    def configure_optimizers(self):
+        o = self.optim_cfg
+        opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
+        warm = int(round(o.warmup_fraction * self.stage_steps))
+        sched = cosine_with_warmup(opt, self.stage_steps, warm, o.min_lr_ratio)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # --- extra checkpoint state: stage, buffer, CL methods, RNG -------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["unitrack"] = {
+            "stage_index": self.stage_index, "stage_name": self.stage_name, "model_cfg": self.model_cfg,
+            "buffer": self.buffer.state_dict() if self.buffer is not None else None,
+            "methods": self.methods.state_dict() if self.methods is not None else None,
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        st = checkpoint.get("unitrack", {})
+        if st.get("buffer") is not None and self.buffer is not None:
+            self.buffer.load_state_dict(st["buffer"])
+        if st.get("methods") is not None and self.methods is not None:
+            self.methods.load_state_dict(st["methods"])
+        if st.get("torch_rng") is not None:
+            torch.set_rng_state(st["torch_rng"])

@@ -1,0 +1,332 @@
+"""Serial and parallel unification: the stage loop around Lightning's `fit`.
+
+serial:   stage k trains task k (in `train.order`) starting from stage k-1's weights, plus replay of the
+          earlier tasks (full rehearsal or a bounded buffer) and any CL penalties (KD, DER++, RKD).
+parallel: one stage on the mixture of all tasks (`data.ratios`, 1:1:1 by default).
+single:   one task.
+After every stage each task is tracked on its validation sequences with the real online tracker and
+scored; the stage x task matrix, BWT and forgetting go to matrix.json / matrix.csv.
+
+Resume: re-running with the same run dir skips finished stages (their `stage_<k>_<task>.ckpt` and
+evaluation row exist), and continues an unfinished stage from `last.ckpt` (weights, optimiser,
+scheduler, step, replay buffer, CL state and RNG restored; the sampler restarts at the restored step).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from unitrack import TASKS
+from unitrack.cl.base import build_methods
+from unitrack.cl.replay import make_buffer, validate_replay
+from unitrack.data.datamodule import StagePlan, UnitrackDataModule, load_task_sequences, stage_plans
+from unitrack.data.sequence import Sequence
+from unitrack.errors import ConfigError
+from unitrack.train.callbacks import AtomicLastCheckpoint
+from unitrack.train.module import UnitrackModule
+
+log = logging.getLogger(__name__)
+console = Console()
+
+
+def validate(cfg: DictConfig) -> None:
+    """Fail before any training on config combinations that cannot work, naming the key."""
+    if int(cfg.model.lora.rank) <= 0:
+        raise ConfigError("model.lora.rank", f"must be > 0, got {cfg.model.lora.rank}")
+    if float(cfg.model.lora.alpha) <= 0:
+        raise ConfigError("model.lora.alpha", f"must be > 0, got {cfg.model.lora.alpha}")
+    if int(cfg.model.x_branch.depth) < 0:
+        raise ConfigError("model.x_branch.depth", f"must be >= 0, got {cfg.model.x_branch.depth}")
+    validate_replay(cfg.cl.replay)
+    if cfg.train.mode != "serial" and cfg.cl.replay.kind != "none":
+        raise ConfigError("cl.replay.kind", f"replay needs train.mode=serial (got mode {cfg.train.mode})")
+    if int(cfg.data.batch_size) <= 0:
+        raise ConfigError("data.batch_size", f"must be > 0, got {cfg.data.batch_size}")
+    for t in cfg.train.order:
+        if t not in TASKS:
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TASKS)})")
+        if t not in cfg.data.tasks:
+            raise ConfigError(f"data.tasks.{t}", "task in train.order has no dataset configured")
+
+
+def val_sequences(data_cfg: DictConfig, task: str) -> list[Sequence]:
+    """A few validation sequences of a task, cut to `val_max_frames` so per-stage evaluation stays fast."""
+    seqs = load_task_sequences(data_cfg, task, data_cfg.val_split)[: int(data_cfg.val_sequences)]
+    n = int(data_cfg.val_max_frames)
+    out = []
+    for s in seqs:
+        c = copy.copy(s)
+        if n > 0:
+            c.rgb_frames, c.x_frames = s.rgb_frames[:n], s.x_frames[:n]
+            c.boxes, c.visible = s.boxes[:n], s.visible[:n]
+            c.boxes_x = s.boxes_x[:n] if s.boxes_x is not None else None
+        out.append(c)
+    return out
+
+
+def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cfg: DictConfig) -> dict:
+    """Track every task's validation sequences in one batched pass and score them per task."""
+    from unitrack.eval.runner import run_benchmark
+    from unitrack.eval.score import score
+
+    seqs = [s for t in val for s in val[t]]
+    model.eval()
+    with torch.no_grad():
+        stats = run_benchmark(model, seqs, out_dir, batch_size=int(eval_cfg.batch_size),
+                              workers=int(eval_cfg.workers), progress=False)
+    m = score(seqs, out_dir, protocol=eval_cfg.protocol)
+    return {"per_task": {t: {"SR": m["per_task"][t]["SR"], "PR": m["per_task"][t]["PR"]} for t in val},
+            "overall": {"SR": m["overall"]["SR"], "PR": m["overall"]["PR"]}, "fps": stats.get("fps")}
+
+
+def static_box_baseline(val: dict[str, list[Sequence]], out_dir: Path, protocol: str) -> dict:
+    """The frame-0 box held forever: the floor a tracker that learned anything must clearly beat."""
+    from unitrack.eval.results import write_results
+    from unitrack.eval.score import score
+
+    seqs = [s for t in val for s in val[t]]
+    for s in seqs:
+        write_results(out_dir, s.name, np.repeat(s.boxes[:1], len(s), 0), np.ones(len(s)))
+    m = score(seqs, out_dir, protocol=protocol)
+    return {"per_task": {t: {"SR": m["per_task"][t]["SR"], "PR": m["per_task"][t]["PR"]} for t in val},
+            "overall": {"SR": m["overall"]["SR"], "PR": m["overall"]["PR"]}}
+
+
+def continual_matrix(rows: list[dict], tasks: list[str], metric: str) -> list[list[float]]:
+    return [[r["eval"]["per_task"][t][metric] for t in tasks] for r in rows]
+
+
+def _atomic_json(path: Path, obj: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
+
+
+def _load_weights(module: UnitrackModule, path: Path) -> None:
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    module.load_state_dict(ckpt["state_dict"])
+    module.on_load_checkpoint(ckpt)
+
+
+def _make_trainer(cfg: DictConfig, plan: StagePlan, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", every_n_steps=int(cfg.train.ckpt_every)))
+    return instantiate(cfg.trainer, max_steps=plan.steps, callbacks=callbacks, logger=logger,
+                       default_root_dir=str(run_dir), enable_checkpointing=False)
+
+
+def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan):
+    if cfg.get("logger") is None:
+        return False
+    if "csv" in cfg.logger.get("_target_", "").lower():
+        return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}")
+    return instantiate(cfg.logger, save_dir=str(run_dir))
+
+
+def train(cfg: DictConfig, run_dir: Path) -> dict:
+    validate(cfg)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+
+    model = instantiate(cfg.model)
+    methods = build_methods(cfg.cl)
+    module = UnitrackModule(model, cfg.optim, methods, unimodal_weight=float(cfg.train.unimodal_loss_weight),
+                            model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
+    rc = cfg.cl.replay
+    if rc.kind in ("reservoir", "balanced"):
+        module.buffer = make_buffer(rc.kind, int(rc.buffer_size), int(cfg.seed))
+    geo = {k: getattr(model, k) for k in ("template_size", "search_size", "template_factor", "search_factor",
+                                           "feat_size")}
+    dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
+    plans = stage_plans(cfg.train, rc, cfg.data.ratios)
+    tasks_eval = list(dict.fromkeys(cfg.train.order))
+    val = {t: val_sequences(cfg.data, t) for t in tasks_eval}
+    baseline = static_box_baseline(val, run_dir / "eval" / "static_box", cfg.eval.protocol)
+
+    progress_path = run_dir / "stages.json"
+    rows: list[dict] = json.loads(progress_path.read_text()) if progress_path.exists() else []
+    wandb_logger = _logger(cfg, run_dir, plans[0]) if cfg.get("logger") and "wandb" in cfg.logger._target_.lower() \
+        else None
+    try:
+        for plan in plans:
+            stage_ckpt = ckpt_dir / f"stage_{plan.index}_{plan.name}.ckpt"
+            done = stage_ckpt.exists() and any(r["stage"] == plan.index for r in rows)
+            if done:
+                console.print(f"[dim]stage {plan.index + 1}/{len(plans)} {plan.name}: done, skipped[/dim]")
+                nxt_done = (ckpt_dir / f"stage_{plan.index + 1}_{plans[plan.index + 1].name}.ckpt").exists() \
+                    if plan.index + 1 < len(plans) else True
+                if not nxt_done:
+                    _load_weights(module, stage_ckpt)
+                continue
+            console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
+                         + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
+                            and plan.replay_kind != "none" else ""))
+            if not stage_ckpt.exists():
+                module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
+                module.n_stages = len(plans)
+                methods.begin_task(module, plan.name, plan.index)
+                items = list(module.buffer.items) if module.buffer is not None else []
+                dm.set_stage(plan, items)
+                last = ckpt_dir / "last.ckpt"
+                resume = None
+                if last.exists():
+                    st = torch.load(last, map_location="cpu", weights_only=False).get("unitrack", {})
+                    if st.get("stage_index") == plan.index:
+                        resume = str(last)
+                        console.print(f"resuming stage {plan.index + 1} from {last}")
+                logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan)
+                trainer = _make_trainer(cfg, plan, run_dir, ckpt_dir, logger)
+                trainer.fit(module, datamodule=dm, ckpt_path=resume)
+                fill_buffer(module, dm, plan)
+                methods.end_task(module, plan.name, plan.index)
+                tmp = stage_ckpt.with_suffix(".ckpt.tmp")
+                trainer.save_checkpoint(tmp)
+                os.replace(tmp, stage_ckpt)
+            else:
+                _load_weights(module, stage_ckpt)
+            ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)
+            rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
+                                                                     "eval": ev}]
+            _atomic_json(progress_path, rows)
+            print_row(plan, ev, tasks_eval)
+        result = summarise(rows, tasks_eval, baseline, cfg)
+        _atomic_json(run_dir / "matrix.json", result)
+        write_matrix_csv(run_dir / "matrix.csv", result)
+        print_matrix(result)
+        if wandb_logger is not None:
+            log_wandb(wandb_logger, result, cfg)
+        return result
+    finally:
+        if wandb_logger is not None:
+            import wandb
+
+            wandb.finish()
+
+
+def fill_buffer(module: UnitrackModule, dm: UnitrackDataModule, plan: StagePlan) -> None:
+    """Offer the stage's stream of current-task pair references to the bounded replay buffer, in order."""
+    buf = module.buffer
+    if buf is None:
+        return
+    ds = dm.stage_dataset()
+    for i in range(len(ds)):
+        task, ref, item = ds.ref(i)
+        if item is None and task in plan.tasks:
+            buf.add({"task": task, "seq_index": int(ref.seq_index), "template_frame": int(ref.template_frame),
+                     "search_frame": int(ref.search_frame), "stage": plan.index, "index": i})
+    if module.methods is not None and getattr(module.methods, "needs_logits", False):
+        store_buffer_logits(module, ds, buf)
+
+
+@torch.no_grad()
+def store_buffer_logits(module: UnitrackModule, ds, buf) -> None:
+    """DER++: record the end-of-stage model's score logits for the pairs that entered the buffer."""
+    from unitrack.cl.der import store_logits
+    from unitrack.data.pairs import collate_pairs
+
+    todo = [it for it in buf.items if it.get("logits") is None]
+    model = module.model
+    was = model.training
+    model.eval()
+    for k in range(0, len(todo), 32):
+        chunk = todo[k:k + 32]
+        batch = collate_pairs([ds.pairs[it["task"]].load_pair(
+            type(ds.ref(0)[1])(it["seq_index"], it["template_frame"], it["search_frame"]),
+            np.random.default_rng([ds.seed, it["stage"], it["index"], 1])) for it in chunk])
+        batch = {k2: (v.to(module.device) if torch.is_tensor(v) else v) for k2, v in batch.items()}
+        store_logits(chunk, module(batch))
+    model.train(was)
+
+
+def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfig) -> dict:
+    from unitrack.eval.metrics import continual_summary
+
+    rows = sorted(rows, key=lambda r: r["stage"])
+    res: dict[str, Any] = {"mode": cfg.train.mode, "order": list(cfg.train.order), "tasks": tasks,
+                           "stages": [r["name"] for r in rows], "protocol": cfg.eval.protocol,
+                           "eval_kind": "tracker", "static_box": baseline}
+    for metric in ("SR", "PR"):
+        R = continual_matrix(rows, tasks, metric)
+        res[metric] = R
+        if cfg.train.mode == "serial" and len(R) == len(tasks) and len(R) > 1:
+            res[f"{metric}_summary"] = continual_summary(R)
+    final = rows[-1]["eval"]
+    res["final"] = final
+    res["final_pooled_SR"], res["final_pooled_PR"] = final["overall"]["SR"], final["overall"]["PR"]
+    res["beats_static_box"] = bool(final["overall"]["SR"] > baseline["overall"]["SR"])
+    return res
+
+
+def write_matrix_csv(path: Path, res: dict) -> None:
+    lines = ["metric,stage," + ",".join(res["tasks"])]
+    for metric in ("SR", "PR"):
+        for name, row in zip(res["stages"], res[metric]):
+            lines.append(f"{metric},{name}," + ",".join(f"{v:.4f}" for v in row))
+        lines.append(f"{metric},static_box," + ",".join(f"{res['static_box']['per_task'][t][metric]:.4f}"
+                                                          for t in res["tasks"]))
+    tmp = path.with_suffix(".csv.tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, path)
+
+
+def print_row(plan: StagePlan, ev: dict, tasks: list[str]) -> None:
+    cells = "  ".join(f"{t}: SR {ev['per_task'][t]['SR']:.3f} PR {ev['per_task'][t]['PR']:.3f}" for t in tasks)
+    console.print(f"after stage {plan.index + 1} ({plan.name}): {cells}")
+
+
+def print_matrix(res: dict) -> None:
+    for metric in ("SR", "PR"):
+        table = Table(title=f"stage x task {metric} ({res['protocol']} protocol, real tracker on val sequences)")
+        table.add_column("after stage")
+        for t in res["tasks"]:
+            table.add_column(t, justify="right")
+        table.add_column("pooled", justify="right")
+        for k, (name, row) in enumerate(zip(res["stages"], res[metric])):
+            table.add_row(f"{k + 1} {name}", *(f"{v:.3f}" for v in row), f"{np.mean(row):.3f}")
+        sb = res["static_box"]
+        table.add_row("static box", *(f"{sb['per_task'][t][metric]:.3f}" for t in res["tasks"]),
+                      f"{sb['overall'][metric]:.3f}", style="dim")
+        console.print(table)
+        if f"{metric}_summary" in res:
+            s = res[f"{metric}_summary"]
+            console.print(f"{metric}: average {s['average']:.3f}  BWT {s['bwt']:+.3f}  forgetting "
+                          f"{s['forgetting']:.3f}")
+    console.print(f"pooled SR {res['final_pooled_SR']:.3f} vs static-box baseline "
+                  f"{res['static_box']['overall']['SR']:.3f}")
+
+
+def log_wandb(logger, res: dict, cfg: DictConfig) -> None:
+    import wandb
+
+    run = logger.experiment
+    cols = ["metric", "stage", *res["tasks"]]
+    data = [[m, name, *row] for m in ("SR", "PR") for name, row in zip(res["stages"], res[m])]
+    run.log({"matrix": wandb.Table(columns=cols, data=data), "final/pooled_SR": res["final_pooled_SR"],
+             "final/pooled_PR": res["final_pooled_PR"]})
+    for m in ("SR", "PR"):
+        if f"{m}_summary" in res:
+            run.summary.update({f"{m}/{k}": v for k, v in res[f"{m}_summary"].items()})
+    run.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
+
+
+def objective(res: dict) -> float:
+    """What an Optuna sweep maximises: the final pooled SR (NaN-safe)."""
+    v = float(res.get("final_pooled_SR", float("nan")))
+    return v if math.isfinite(v) else 0.0

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -132,7 +131,7 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(tmp_path, synth_root):
             except Exception:
                 time.sleep(0.05)
                 continue
-            if st["unitrack"]["stage_index"] == 1 and 0 < st["global_step"] < 8:
+            if st["unitrack"]["stage_index"] == 1 and 0 < st["unitrack"]["stage_step"] < 8:
                 proc.send_signal(signal.SIGKILL)
                 killed_mid_stage = True
                 break
@@ -146,3 +145,14 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(tmp_path, synth_root):
     assert "resuming stage 2" in again.stdout and "done, skipped" in again.stdout
     a, b = (json.loads((d / "matrix.json").read_text()) for d in (tmp_path / "ref", run))
     assert a["SR"] == b["SR"] and a["PR"] == b["PR"]
+
+
+def test_ddp_spawn_on_cpu_two_processes(tmp_path, synth_root):
+    """trainer=ddp_cpu: two gloo processes (ddp_spawn) train a stage; weights come back for evaluation."""
+    from unitrack.train.unification import train
+
+    cfg = _cfg(["+experiment=single_rgbt", *tiny_train_overrides(synth_root, tmp_path), "trainer=ddp_cpu",
+                "trainer.accelerator=cpu", "trainer.devices=2", "train.steps_per_stage=2"])
+    res = train(cfg, tmp_path / "run")
+    assert (tmp_path / "run" / "checkpoints" / "stage_0_rgbt.ckpt").exists()
+    assert 0.0 <= res["final_pooled_SR"] <= 1.0

@@ -39,11 +39,11 @@ def run(cfg: DictConfig) -> dict:
         for fmt in cfg.eval.export:
             for s in seqs:
                 boxes = rio.read_results(results / f"{s.name}.txt")
-                conf = rio.read_results(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
+                conf = rio.read_confidences(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
                 if fmt == "got10k":
                     rio.export_got10k(out / "got10k", s.name, boxes)
                 elif fmt == "vot":
-                    rio.export_vot(out / "vot", s.name, boxes, conf.reshape(-1))
+                    rio.export_vot(out / "vot", s.name, boxes, conf)
     metrics, curves = score(seqs, results, protocol=cfg.protocol, return_curves=True)
     metrics["timing"] = {"track_seconds": track_s, "frames": stats["frames"], "frames_per_s": stats["fps"],
                          "total_seconds": time.perf_counter() - t0, "skipped_sequences": stats["skipped"]}

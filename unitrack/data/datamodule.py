@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unitrack import TASKS
 from unitrack.data.formats import load_dataset
-from unitrack.data.pairs import PairDataset, PairRef, PairSampler, collate_pairs
+from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError
 
@@ -110,7 +110,7 @@ class StageDataset(Dataset):
 
 
 class ResumableSampler(Sampler[int]):
-    """Indices start..len-1, strided over DDP ranks; `start` = samples already consumed before a resume."""
+    """Indices start..length-1, strided over DDP ranks."""
 
     def __init__(self, length: int, start: int = 0, rank: int = 0, world: int = 1):
         self.length, self.start, self.rank, self.world = length, start, rank, world
@@ -127,6 +127,7 @@ class UnitrackDataModule(L.LightningDataModule):
 
     def __init__(self, data_cfg: DictConfig, model_geometry: dict[str, Any], seed: int = 0):
         super().__init__()
+        self.start_step = 0  # optimiser steps of the stage already done (resume)
         self.cfg, self.geo, self.seed = data_cfg, model_geometry, seed
         self.pairs: dict[str, PairDataset] = {}
         self.plan: StagePlan | None = None
@@ -155,13 +156,14 @@ class UnitrackDataModule(L.LightningDataModule):
                             self.cfg.batch_size, self.seed, self.buffer_items)
 
     def train_dataloader(self) -> DataLoader:
+        """The stage's sample stream from `start_step` on (set when resuming from last.ckpt)."""
         ds = self.stage_dataset()
         trainer = getattr(self, "trainer", None)
-        start = trainer.global_step * self.cfg.batch_size if trainer is not None else 0
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         per_rank = max(1, self.cfg.batch_size // world)
         workers = int(self.cfg.num_workers)
-        return DataLoader(ds, batch_size=per_rank, sampler=ResumableSampler(len(ds), start, rank, world),
+        return DataLoader(ds, batch_size=per_rank,
+                          sampler=ResumableSampler(len(ds), self.start_step * self.cfg.batch_size, rank, world),
                           num_workers=workers, collate_fn=collate_pairs, persistent_workers=False,
                           pin_memory=torch.cuda.is_available(), drop_last=False,
                           prefetch_factor=4 if workers > 0 else None)

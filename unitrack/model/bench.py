@@ -27,7 +27,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from unitrack.model.experts import MODALITIES
-from unitrack.model.lorat import LoRATTracker, build_model, create_backbone
+from unitrack.model.lorat import LoRATTracker, _plain, build_model, create_backbone
 from unitrack.model.loss import lorat_loss
 
 
@@ -139,7 +139,7 @@ def forward_latency(cfg_model, steps: int = 20, warmup: int = 5, device: str = "
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         vit = create_backbone(cfg.backbone, False, None, m.search_size,
-                              OmegaConf.to_container(cfg.get("backbone_kwargs") or {})).to(device).eval()
+                              _plain(cfg.get("backbone_kwargs"))).to(device).eval()
     vit.patch_embed.strict_img_size = False
 
     def bare():

@@ -9,23 +9,25 @@ import lightning as L
 
 
 class AtomicLastCheckpoint(L.Callback):
-    """Save `last.ckpt` every n optimiser steps and at the end of the stage (rank 0 renames)."""
+    """Save `last.ckpt` every n optimiser steps of the stage (rank 0 renames the finished file).
+
+    Resuming does not go through Lightning's mid-epoch restart (which replays a batch for map-style
+    loaders); `unitrack.train.unification` restores weights, optimiser, schedule, RNG and the stage step
+    itself and starts a fresh fit for the remaining steps.
+    """
 
     def __init__(self, path: Path, every_n_steps: int = 50):
         self.path, self.every = Path(path), max(1, int(every_n_steps))
 
     def _save(self, trainer: L.Trainer) -> None:
         tmp = self.path.with_suffix(".ckpt.tmp")
-        trainer.save_checkpoint(tmp)
+        trainer.save_checkpoint(tmp, weights_only=False)
         if trainer.is_global_zero:
             os.replace(tmp, self.path)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every == 0:
+        if (pl_module.step_offset + trainer.global_step) % self.every == 0:
             self._save(trainer)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self._save(trainer)
 
 
 class StageProgressBar(L.pytorch.callbacks.RichProgressBar):

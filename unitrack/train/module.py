@@ -61,6 +61,8 @@ class UnitrackModule(L.LightningModule):
         self.unimodal_weight = unimodal_weight
         self.stage_index, self.stage_name, self.stage_steps = 0, "", 1
         self.buffer = None  # replay buffer (unitrack.cl.replay); kept here so it lands in checkpoints
+        self.step_offset = 0  # stage steps done before this fit (resume)
+        self.resume_from: dict | None = None  # last.ckpt contents whose optimiser/schedule/RNG to restore
 
     def forward(self, batch: dict) -> dict:
         return self.model(batch["z"], batch["zx"], batch["x"], batch["xx"], batch["z_box"], batch["modality"])
@@ -69,12 +71,12 @@ class UnitrackModule(L.LightningModule):
         out = self(batch)
         fs = self.model.feat_size
         loss, parts = lorat_loss(out["score"], out["box"], batch["box"], fs)
-        logs = {f"train/{k}": float(v) for k, v in parts.items()}
+        logs = {f"train/{k}": float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
         for head in ("rgb", "x"):
             if f"score_{head}" in out and self.unimodal_weight > 0:
                 l_h, _ = lorat_loss(out[f"score_{head}"], out[f"box_{head}"], batch["box"], fs)
                 loss = loss + self.unimodal_weight * l_h
-                logs[f"train/loss_{head}"] = float(l_h)
+                logs[f"train/loss_{head}"] = float(l_h.detach())
         if self.methods is not None and len(self.methods):
             cur, cur_out, rep, rep_out = split_replay(batch, out)
             pen, pen_logs = self.methods.penalty(self, cur, cur_out, rep, rep_out)
@@ -82,10 +84,10 @@ class UnitrackModule(L.LightningModule):
             logs.update({f"train/{k}": float(v) for k, v in pen_logs.items()})
         if not torch.isfinite(loss):
             raise TrainingDiverged(
-                f"non-finite loss ({float(loss)}) at stage {self.stage_index} ({self.stage_name}), step "
+                f"non-finite loss ({float(loss.detach())}) at stage {self.stage_index} ({self.stage_name}), step "
                 f"{self.global_step}: stopped; the last good checkpoint (last.ckpt) is kept. Try a lower "
                 "optim.lr or trainer.gradient_clip_val.")
-        logs["train/loss"] = float(loss)
+        logs["train/loss"] = float(loss.detach())
         logs["train/replay_share"] = float(batch["replay"].float().mean()) if "replay" in batch else 0.0
         self.log_dict(logs, prog_bar=False, on_step=True, batch_size=batch["x"].shape[0])
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=batch["x"].shape[0], logger=False)
@@ -102,10 +104,31 @@ class UnitrackModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["unitrack"] = {
             "stage_index": self.stage_index, "stage_name": self.stage_name, "model_cfg": self.model_cfg,
+            "stage_step": self.step_offset + (self.trainer.global_step if self._trainer is not None else 0),
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
             "methods": self.methods.state_dict() if self.methods is not None else None,
             "torch_rng": torch.get_rng_state(),
         }
+
+    def on_train_start(self) -> None:
+        """Train mode always (Lightning keeps each submodule's mode, and stage evaluation left it in eval);
+        on resume, the optimiser moments, the schedule position and the RNG continue where they stopped."""
+        self.model.train()
+        ck, self.resume_from = self.resume_from, None
+        if ck is None:
+            return
+        opt = self.trainer.optimizers[0]
+        opt.load_state_dict(ck["optimizer_states"][0])
+        sched = self.trainer.lr_scheduler_configs[0].scheduler
+        sched.load_state_dict(ck["lr_schedulers"][0])
+        # The checkpoint is written before Lightning steps the schedule for that batch: put the schedule
+        # (and the learning rate the next step uses) exactly where `step_offset` steps leave it.
+        sched.last_epoch = self.step_offset
+        for g, base, lam in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
+            g["lr"] = base * lam(self.step_offset)
+        sched._last_lr = [g["lr"] for g in opt.param_groups]
+        if ck.get("unitrack", {}).get("torch_rng") is not None:
+            torch.set_rng_state(ck["unitrack"]["torch_rng"])
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         st = checkpoint.get("unitrack", {})

@@ -84,10 +84,16 @@ def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cf
     from unitrack.eval.score import score
 
     seqs = [s for t in val for s in val[t]]
+    was = model.training
     model.eval()
-    with torch.no_grad():
-        stats = run_benchmark(model, seqs, out_dir, batch_size=int(eval_cfg.batch_size),
-                              workers=int(eval_cfg.workers), progress=False)
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            stats = run_benchmark(model, seqs, out_dir, batch_size=int(eval_cfg.batch_size),
+                                  workers=int(eval_cfg.workers), progress=False,
+                                  tracker_kwargs={"device": str(device)})
+    finally:
+        model.train(was)
     m = score(seqs, out_dir, protocol=eval_cfg.protocol)
     return {"per_task": {t: {"SR": m["per_task"][t]["SR"], "PR": m["per_task"][t]["PR"]} for t in val},
             "overall": {"SR": m["overall"]["SR"], "PR": m["overall"]["PR"]}, "fps": stats.get("fps")}
@@ -122,10 +128,10 @@ def _load_weights(module: UnitrackModule, path: Path) -> None:
     module.on_load_checkpoint(ckpt)
 
 
-def _make_trainer(cfg: DictConfig, plan: StagePlan, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
+def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", every_n_steps=int(cfg.train.ckpt_every)))
-    return instantiate(cfg.trainer, max_steps=plan.steps, callbacks=callbacks, logger=logger,
+    callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", int(cfg.train.ckpt_every)))
+    return instantiate(cfg.trainer, max_steps=steps, callbacks=callbacks, logger=logger,
                        default_root_dir=str(run_dir), enable_checkpointing=False)
 
 
@@ -185,19 +191,24 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 items = list(module.buffer.items) if module.buffer is not None else []
                 dm.set_stage(plan, items)
                 last = ckpt_dir / "last.ckpt"
-                resume = None
+                done_steps = 0
                 if last.exists():
-                    st = torch.load(last, map_location="cpu", weights_only=False).get("unitrack", {})
-                    if st.get("stage_index") == plan.index:
-                        resume = str(last)
-                        console.print(f"resuming stage {plan.index + 1} from {last}")
+                    ck = torch.load(last, map_location="cpu", weights_only=False)
+                    st = ck.get("unitrack", {})
+                    if st.get("stage_index") == plan.index and 0 < st.get("stage_step", 0) < plan.steps:
+                        done_steps = int(st["stage_step"])
+                        module.load_state_dict(ck["state_dict"])
+                        module.on_load_checkpoint(ck)
+                        module.resume_from = ck
+                        console.print(f"resuming stage {plan.index + 1} from {last} at step {done_steps}")
+                module.step_offset = dm.start_step = done_steps
                 logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan)
-                trainer = _make_trainer(cfg, plan, run_dir, ckpt_dir, logger)
-                trainer.fit(module, datamodule=dm, ckpt_path=resume)
+                trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger)
+                trainer.fit(module, datamodule=dm)
                 fill_buffer(module, dm, plan)
                 methods.end_task(module, plan.name, plan.index)
                 tmp = stage_ckpt.with_suffix(".ckpt.tmp")
-                trainer.save_checkpoint(tmp)
+                trainer.save_checkpoint(tmp, weights_only=False)
                 os.replace(tmp, stage_ckpt)
             else:
                 _load_weights(module, stage_ckpt)

@@ -1,0 +1,210 @@
+"""`unitrack report`: turn one run or a whole multirun tree into the paper's tables and plots.
+
+Every run folder holds config.yaml (written at start) and, when finished, matrix.json. Runs are grouped
+by method (single-task, parallel, serial, serial+replay, serial+replay+kd, experts, samm), and by the
+sweep knobs (X-branch depth, LoRA rank, task order); numbers are mean ± std over seeds. Unfinished or
+failed runs are listed as such, never dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from unitrack import TASKS
+
+
+def method_of(cfg) -> str:
+    mode = cfg.train.mode
+    if mode == "single":
+        return f"single_{cfg.train.order[0]}"
+    if mode == "parallel":
+        return "parallel"
+    if cfg.cl.rkd.get("weight", 0) > 0 or cfg.model.get("heads") == "fused+unimodal":
+        return "samm"
+    if cfg.model.get("experts", "shared") != "shared":
+        return "experts"
+    name = "serial"
+    if cfg.cl.replay.kind != "none":
+        name += "+replay" if cfg.cl.replay.kind == "full" else f"+{cfg.cl.replay.kind}"
+    if cfg.cl.kd.get("weight", 0) > 0:
+        name += "+kd"
+    if cfg.cl.der.get("alpha", 0) > 0:
+        name += "+der"
+    return name
+
+
+def collect(root: Path) -> tuple[list[dict], list[dict]]:
+    """(finished runs, unfinished/failed runs) under root, found by their config.yaml."""
+    done, broken = [], []
+    for cfg_path in sorted(root.rglob("config.yaml")):
+        if ".hydra" in cfg_path.parts:
+            continue
+        run = cfg_path.parent
+        cfg = OmegaConf.load(cfg_path)
+        info = {"run": str(run.relative_to(root)) if run != root else ".", "method": method_of(cfg),
+                "seed": int(cfg.seed), "depth": int(cfg.model.x_branch.depth), "rank": int(cfg.model.lora.rank),
+                "order": "".join(t[-1].upper() for t in cfg.train.order), "tasks": list(cfg.train.order)}
+        m = run / "matrix.json"
+        if m.exists():
+            info["matrix"] = json.loads(m.read_text())
+            info["trainable"] = info["matrix"].get("params_trainable")
+            done.append(info)
+        else:
+            stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").exists() else []
+            info["status"] = f"unfinished: {len(stages)} stage(s) evaluated, no matrix.json"
+            broken.append(info)
+    return done, broken
+
+
+def final_scores(r: dict) -> dict[str, float]:
+    """Per-task SR/PR after the last stage, plus pooled (mean over the run's tasks)."""
+    f = r["matrix"]["final"]
+    out = {f"{t}_{m}": f["per_task"][t][m] for t in f["per_task"] for m in ("SR", "PR")}
+    out["pooled_SR"], out["pooled_PR"] = f["overall"]["SR"], f["overall"]["PR"]
+    return out
+
+
+def _ms(vals: list[float]) -> str:
+    vals = [v for v in vals if v is not None and np.isfinite(v)]
+    if not vals:
+        return "–"
+    return f"{np.mean(vals):.3f}" + (f" ± {np.std(vals):.3f}" if len(vals) > 1 else "")
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+    os.replace(tmp, path)
+
+
+METHOD_ORDER = ["single_rgbt", "single_rgbd", "single_rgbe", "parallel", "serial", "serial+replay",
+                "serial+replay+kd", "serial+reservoir", "serial+balanced", "experts", "samm"]
+
+
+def build_report(root: Path, out: Path) -> dict:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done, broken = collect(root)
+    out.mkdir(parents=True, exist_ok=True)
+    md = [f"# unitrack report\n\nSource: `{root}` — {len(done)} finished run(s), {len(broken)} unfinished.\n"]
+    cols = [f"{t}_{m}" for t in TASKS for m in ("SR", "PR")] + ["pooled_SR", "pooled_PR"]
+
+    # 1. paper-style table (default capacity/rank/order only where sweeps are mixed in)
+    by_method: dict[str, list[dict]] = defaultdict(list)
+    for r in done:
+        by_method[r["method"]].append(r)
+    rows, csv_rows = [], []
+    for meth in sorted(by_method, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m)):
+        runs = by_method[meth]
+        sc = [final_scores(r) for r in runs]
+        rows.append([meth, str(len(runs))] + [_ms([s.get(c) for s in sc]) for c in cols])
+        csv_rows.append([meth, len(runs)] + [np.mean([s[c] for s in sc if c in s]) if any(c in s for s in sc)
+                                             else "" for c in cols])
+    md += ["## Methods (final scores, mean ± std over seeds)\n", _table(["method", "runs", *cols], rows), ""]
+    _write_csv(out / "methods.csv", ["method", "runs", *cols], csv_rows)
+
+    # 2. stage x task heatmaps with BWT / forgetting for serial runs
+    md.append("## Stage × task (SR) of serial runs\n")
+    for r in [r for r in done if r["matrix"]["mode"] == "serial"]:
+        R = np.asarray(r["matrix"]["SR"])
+        s = r["matrix"].get("SR_summary") or {}
+        name = r["run"].replace("/", "_") or "run"
+        fig, ax = plt.subplots(figsize=(3.6, 3))
+        im = ax.imshow(R, vmin=0, vmax=max(0.01, float(R.max())), cmap="viridis")
+        ax.set_xticks(range(len(r["tasks"])), r["tasks"])
+        ax.set_yticks(range(len(r["matrix"]["stages"])), [f"after {x}" for x in r["matrix"]["stages"]])
+        for (i, j), v in np.ndenumerate(R):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", color="w", fontsize=8)
+        ax.set_title(f"{r['method']} seed {r['seed']}", fontsize=9)
+        fig.colorbar(im, ax=ax)
+        fig.tight_layout()
+        fig.savefig(out / f"heatmap_{name}.png", dpi=110)
+        plt.close(fig)
+        bwt, fg = s.get("bwt"), s.get("forgetting")
+        md.append(f"- `{r['run']}` ({r['method']}, order {r['order']}, seed {r['seed']}): BWT "
+                  f"{bwt:+.3f}, forgetting {fg:.3f} — ![](heatmap_{name}.png)" if bwt is not None else
+                  f"- `{r['run']}`: single stage")
+    md.append("")
+
+    # 3. capacity vs degradation (unified minus single-task at the same X-branch depth)
+    single = {(r["method"][7:], r["depth"]): final_scores(r) for r in done if r["method"].startswith("single_")}
+    cap_rows, cap = [], defaultdict(dict)
+    for r in done:
+        if r["method"].startswith("single_"):
+            continue
+        sc = final_scores(r)
+        for t in TASKS:
+            base = single.get((t, r["depth"]))
+            if base and f"{t}_SR" in sc:
+                cap[(r["method"], t)].setdefault(r["depth"], []).append(sc[f"{t}_SR"] - base[f"{t}_SR"])
+    for (meth, t), d in sorted(cap.items()):
+        for depth, vals in sorted(d.items()):
+            cap_rows.append([meth, t, depth, float(np.mean(vals)), len(vals)])
+    if cap_rows:
+        _write_csv(out / "capacity.csv", ["method", "task", "x_branch_depth", "degradation_SR", "runs"], cap_rows)
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for (meth, t), d in sorted(cap.items()):
+            ks = sorted(d)
+            ax.plot(ks, [np.mean(d[k]) for k in ks], marker="o", label=f"{meth} {t}")
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("X-branch depth (blocks)")
+        ax.set_ylabel("SR unified − single")
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / "capacity.png", dpi=110)
+        plt.close(fig)
+        md += ["## Capacity vs degradation (SR, unified − single-task)\n",
+               _table(["method", "task", "depth", "degradation", "runs"],
+                      [[a, b, str(c), f"{d:+.3f}", str(e)] for a, b, c, d, e in cap_rows]), "", "![](capacity.png)", ""]
+    else:
+        md += ["## Capacity vs degradation\n", "No single-task runs at a matching X-branch depth: nothing to "
+               "compare.", ""]
+
+    # 4. task order
+    orders = defaultdict(list)
+    for r in done:
+        if r["matrix"]["mode"] == "serial":
+            orders[(r["method"], r["order"])].append(final_scores(r)["pooled_SR"])
+    if orders:
+        md += ["## Task order (pooled SR)\n", _table(["method", "order", "pooled SR", "runs"],
+                                                     [[m, o, _ms(v), str(len(v))] for (m, o), v in sorted(orders.items())]), ""]
+        _write_csv(out / "orders.csv", ["method", "order", "pooled_SR", "runs"],
+                   [[m, o, float(np.mean(v)), len(v)] for (m, o), v in sorted(orders.items())])
+
+    # 5. LoRA rank vs score and trainable parameters
+    ranks = defaultdict(list)
+    for r in done:
+        ranks[(r["method"], r["rank"])].append((final_scores(r)["pooled_SR"], r["matrix"].get("params_trainable")))
+    if len({k[1] for k in ranks}) > 1:
+        rr = [[m, k, float(np.mean([v[0] for v in vs])), vs[0][1], len(vs)] for (m, k), vs in sorted(ranks.items())]
+        _write_csv(out / "ranks.csv", ["method", "lora_rank", "pooled_SR", "params_trainable", "runs"], rr)
+        md += ["## LoRA rank\n", _table(["method", "rank", "pooled SR", "trainable params", "runs"],
+                                        [[a, str(b), f"{c:.3f}", str(d), str(e)] for a, b, c, d, e in rr]), ""]
+
+    md += ["## Unfinished or failed runs\n"]
+    md += [f"- `{b['run']}` ({b['method']}): {b['status']}" for b in broken] or ["none"]
+    text = "\n".join(md) + "\n"
+    tmp = out / "report.md.tmp"
+    tmp.write_text(text)
+    os.replace(tmp, out / "report.md")
+    return {"finished": len(done), "unfinished": len(broken), "methods": sorted(by_method)}

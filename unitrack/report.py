@@ -109,19 +109,21 @@ def build_report(root: Path, out: Path) -> dict:
     md = [f"# unitrack report\n\nSource: `{root}` — {len(done)} finished run(s), {len(broken)} unfinished.\n"]
     cols = [f"{t}_{m}" for t in TASKS for m in ("SR", "PR")] + ["pooled_SR", "pooled_PR"]
 
-    # 1. paper-style table (default capacity/rank/order only where sweeps are mixed in)
-    by_method: dict[str, list[dict]] = defaultdict(list)
+    # 1. paper-style table: one row per method and setting (depth, rank, order); seeds averaged
+    by_method: dict[tuple, list[dict]] = defaultdict(list)
     for r in done:
-        by_method[r["method"]].append(r)
+        by_method[(r["method"], r["depth"], r["rank"], r["order"])].append(r)
     rows, csv_rows = [], []
-    for meth in sorted(by_method, key=lambda m: (METHOD_ORDER.index(m) if m in METHOD_ORDER else 99, m)):
-        runs = by_method[meth]
+    for key in sorted(by_method, key=lambda k: (METHOD_ORDER.index(k[0]) if k[0] in METHOD_ORDER else 99, k)):
+        runs = by_method[key]
         sc = [final_scores(r) for r in runs]
-        rows.append([meth, str(len(runs))] + [_ms([s.get(c) for s in sc]) for c in cols])
-        csv_rows.append([meth, len(runs)] + [np.mean([s[c] for s in sc if c in s]) if any(c in s for s in sc)
-                                             else "" for c in cols])
-    md += ["## Methods (final scores, mean ± std over seeds)\n", _table(["method", "runs", *cols], rows), ""]
-    _write_csv(out / "methods.csv", ["method", "runs", *cols], csv_rows)
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        rows.append([key[0], str(key[1]), str(key[2]), key[3], seeds] + [_ms([s.get(c) for s in sc]) for c in cols])
+        csv_rows.append([*key, len(runs)] + [float(np.mean([s[c] for s in sc if c in s]))
+                                             if any(c in s for s in sc) else "" for c in cols])
+    md += ["## Methods (final scores; mean ± std over seeds)\n",
+           _table(["method", "x depth", "rank", "order", "seeds", *cols], rows), ""]
+    _write_csv(out / "methods.csv", ["method", "x_branch_depth", "lora_rank", "order", "runs", *cols], csv_rows)
 
     # 2. stage x task heatmaps with BWT / forgetting for serial runs
     md.append("## Stage × task (SR) of serial runs\n")
@@ -207,4 +209,4 @@ def build_report(root: Path, out: Path) -> dict:
     tmp = out / "report.md.tmp"
     tmp.write_text(text)
     os.replace(tmp, out / "report.md")
-    return {"finished": len(done), "unfinished": len(broken), "methods": sorted(by_method)}
+    return {"finished": len(done), "unfinished": len(broken), "methods": sorted({k[0] for k in by_method})}

@@ -89,6 +89,8 @@ class UnitrackModule(L.LightningModule):
                 "optim.lr or trainer.gradient_clip_val.")
         logs["train/loss"] = float(loss.detach())
         logs["train/replay_share"] = float(batch["replay"].float().mean()) if "replay" in batch else 0.0
+        # stage-prefixed keys: each stage is its own curve (in wandb, one run holds every stage)
+        logs = {f"{self.stage_name}/{k}": v for k, v in logs.items()}
         self.log_dict(logs, prog_bar=False, on_step=True, batch_size=batch["x"].shape[0])
         self.log("loss", loss.detach(), prog_bar=True, on_step=True, batch_size=batch["x"].shape[0], logger=False)
         return loss

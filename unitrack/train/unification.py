@@ -218,6 +218,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
+        result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
+        result["params_total"] = sum(p.numel() for p in module.model.parameters())
         _atomic_json(run_dir / "matrix.json", result)
         write_matrix_csv(run_dir / "matrix.csv", result)
         print_matrix(result)

@@ -1,0 +1,57 @@
+"""`unitrack report`: tables, degradation and unfinished runs from run folders (no training needed)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from omegaconf import OmegaConf, open_dict
+
+from tests.conftest import compose
+from unitrack.report import build_report
+
+
+def _run(root, name, overrides, final_sr, matrix_sr=None, finished=True):
+    cfg = compose("train", overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    d = root / name
+    d.mkdir(parents=True)
+    OmegaConf.save(cfg, d / "config.yaml")
+    tasks = list(cfg.train.order)
+    if not finished:
+        (d / "stages.json").write_text(json.dumps([{"stage": 0}]))
+        return
+    per = {t: {"SR": final_sr[t], "PR": final_sr[t] + 0.1} for t in tasks}
+    pooled = sum(final_sr[t] for t in tasks) / len(tasks)
+    R = matrix_sr or [[final_sr[t] for t in tasks]]
+    m = {"mode": cfg.train.mode, "order": tasks, "tasks": tasks, "stages": tasks[: len(R)], "SR": R, "PR": R,
+         "final": {"per_task": per, "overall": {"SR": pooled, "PR": pooled + 0.1}}, "params_trainable": 123}
+    if len(R) == 3:
+        m["SR_summary"] = {"average": pooled, "bwt": -0.1, "forgetting": 0.15}
+    (d / "matrix.json").write_text(json.dumps(m))
+
+
+def test_report_tables_degradation_and_unfinished(tmp_path):
+    runs = tmp_path / "runs"
+    for t, v in (("rgbt", 0.6), ("rgbd", 0.5), ("rgbe", 0.4)):
+        _run(runs, f"single_{t}", [f"+experiment=single_{t}"], {t: v})
+    serial = [[0.6, 0.1, 0.1], [0.5, 0.5, 0.1], [0.45, 0.45, 0.4]]
+    _run(runs, "serial_replay/0", ["+experiment=serial_replay", "seed=0"], {"rgbt": 0.45, "rgbd": 0.45, "rgbe": 0.4},
+         serial)
+    _run(runs, "serial_replay/1", ["+experiment=serial_replay", "seed=1"], {"rgbt": 0.55, "rgbd": 0.45, "rgbe": 0.4},
+         serial)
+    _run(runs, "parallel", ["+experiment=parallel"], {"rgbt": 0.5, "rgbd": 0.4, "rgbe": 0.4})
+    _run(runs, "broken", ["+experiment=serial"], {}, finished=False)
+    out = tmp_path / "out"
+    res = build_report(runs, out)
+    assert res == {"finished": 6, "unfinished": 1,
+                   "methods": ["parallel", "serial+replay", "single_rgbd", "single_rgbe", "single_rgbt"]}
+    md = (out / "report.md").read_text()
+    assert "0.500 ± 0.050" in md  # serial+replay rgbt SR over seeds 0,1
+    assert "`broken` (serial): unfinished: 1 stage(s) evaluated" in md
+    cap = {(r["method"], r["task"]): float(r["degradation_SR"]) for r in csv.DictReader(open(out / "capacity.csv"))}
+    assert abs(cap[("serial+replay", "rgbt")] - (0.5 - 0.6)) < 1e-9
+    assert abs(cap[("parallel", "rgbd")] - (0.4 - 0.5)) < 1e-9
+    assert (out / "capacity.png").stat().st_size > 0
+    assert len(list(out.glob("heatmap_*.png"))) == 2

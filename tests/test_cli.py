@@ -102,3 +102,17 @@ def test_train_then_eval_and_track_from_the_checkpoint(tmp_path, synth_root):
           f"hydra.run.dir={tr}"])
     assert (tr / "out.mp4").stat().st_size > 0
     assert len((tr / "out.txt").read_text().splitlines()) == 24
+
+
+def test_bench_writes_every_figure_in_one_run(tmp_path, synth_root):
+    run = tmp_path / "bench_run"
+    _run(["bench", f"data.root={synth_root}", "model.backbone_kwargs.depth=2", "bench.train_batch=4",
+          "bench.model_steps=1", "bench.loader_batches=2", "bench.train_steps=2", "bench.decode_size=[96,72]",
+          "bench.decode_frames=8", "bench.eval_sequences=3", "bench.eval_batch_size=3", "bench.model_iters=3",
+          "device=cpu", f"hydra.run.dir={run}"])
+    b = json.loads((run / "bench.json").read_text())
+    for key in ("params_total", "params_trainable", "forward_ms", "backbone_forward_ms", "train_step_ms",
+                "train_peak_mem_mb", "lora_over_full_mem", "decode_fps", "loader_pairs_per_s", "train_pairs_per_s",
+                "model_fps", "e2e_fps", "eval_sequential_fps", "eval_batched_fps"):
+        assert isinstance(b[key], (int, float)) and b[key] > 0, key
+    assert b["params_trainable"] < b["params_total"]

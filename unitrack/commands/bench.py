@@ -122,6 +122,14 @@ def run(cfg: DictConfig) -> dict:
     if "model" in parts:
         res.update(bench_model(cfg.model, batch_size=int(cfg.bench.train_batch), steps=int(cfg.bench.model_steps),
                                device=device))
+        if cfg.bench.compare_finetune:
+            from unitrack.model.bench import compare_finetune
+
+            cmp = compare_finetune(cfg.model, batch_size=int(cfg.bench.train_batch), steps=2, device=device)
+            res.update({"full_train_peak_mem_mb": cmp["full"]["train_peak_mem_mb"],
+                        "full_train_step_ms": cmp["full"]["train_step_ms"],
+                        "lora_over_full_mem": cmp["mem_ratio_lora_over_full"],
+                        "lora_over_full_time": cmp["time_ratio_lora_over_full"]})
         if device == "cuda" and cfg.bench.gpu_fps:
             from unitrack.model.bench import gpu_fps
 

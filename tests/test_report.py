@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
+
 from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import compose
@@ -55,3 +57,27 @@ def test_report_tables_degradation_and_unfinished(tmp_path):
     assert abs(cap[("parallel", "rgbd")] - (0.4 - 0.5)) < 1e-9
     assert (out / "capacity.png").stat().st_size > 0
     assert len(list(out.glob("heatmap_*.png"))) == 2
+
+
+def test_mmd_is_zero_for_one_distribution_and_grows_with_shift():
+    import torch
+
+    from unitrack.eval.modality_distance import mmd_rbf
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(200, 8, generator=g), torch.randn(200, 8, generator=g)
+    same = mmd_rbf(a, b)
+    near, far = mmd_rbf(a, b + 0.5), mmd_rbf(a, b + 3.0)
+    assert abs(same) < 0.01 and 0.01 < near < far
+    # a hand case: two single-point clouds are the extreme (k_ab -> 0): MMD^2 -> 1 + 1 - 0 with 2 points each
+    x = torch.tensor([[0.0], [0.0]])
+    assert mmd_rbf(x, x + 100.0, bandwidth=1.0) == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("preset,key,n", [("paper_table", "+experiment", 8), ("capacity_sweep", "model.x_branch.depth", 4),
+                                          ("order_sweep", "train.order", 6), ("rank_sweep", "model.lora.rank", 5)])
+def test_sweep_presets_compose_as_multiruns(preset, key, n):
+    cfg = compose("train", [f"hparams_search={preset}"])
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    value = str(cfg.hydra.sweeper.params[key])
+    assert value.count(",") + 1 >= n if key != "train.order" else value.count("],[") + 1 == n

@@ -98,7 +98,73 @@ METHOD_ORDER = ["single_rgbt", "single_rgbd", "single_rgbe", "parallel", "serial
                 "serial+replay+kd", "serial+reservoir", "serial+balanced", "experts", "samm"]
 
 
-def build_report(root: Path, out: Path) -> dict:
+def pick_checkpoint(done: list[dict], root: Path) -> Path | None:
+    """The final-stage checkpoint of a serial run (serial+replay preferred), else any finished run's."""
+    ranked = sorted(done, key=lambda r: (r["matrix"]["mode"] != "serial", r["method"] != "serial+replay", r["run"]))
+    for r in ranked:
+        ckpts = sorted((root / r["run"] / "checkpoints").glob("stage_*.ckpt"))
+        if ckpts:
+            return max(ckpts, key=lambda p: int(p.name.split("_")[1]))
+    return None
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+    return float(np.corrcoef(ra, rb)[0, 1]) if len(a) > 1 else float("nan")
+
+
+def analyse(ckpt: Path, benchmark: Path, out: Path, cap: dict, n: int, robustness: bool, distance: bool) -> list[str]:
+    """Modality distance (MMD) and missing-modality robustness for one checkpoint on the benchmark."""
+    from unitrack.data.formats import load_dataset
+    from unitrack.eval.modality_distance import modality_distances
+    from unitrack.eval.runner import run_benchmark
+    from unitrack.eval.score import score
+    from unitrack.train.checkpoint import load_model
+
+    model, _ = load_model(ckpt)
+    seqs = load_dataset("manifest", benchmark)
+    by_task: dict[str, list] = defaultdict(list)
+    for s in seqs:
+        by_task[s.task].append(s)
+    md = [f"## Analyses of `{ckpt}` on `{benchmark}`\n"]
+    res: dict[str, Any] = {"checkpoint": str(ckpt)}
+    if distance:
+        d = modality_distances(model, dict(by_task), n=n)
+        res["modality_distance"] = d
+        md += ["### Modality distance (MMD², RBF kernel, median-heuristic bandwidth; backbone features)\n",
+               _table(["pair", "MMD²"], [[k, f"{v:.4f}"] for k, v in d["pairs"].items()]), ""]
+        rows = []
+        for meth in sorted({m for m, _ in cap}):
+            tasks = [t for t in d["per_task"] if (meth, t) in cap]
+            if len(tasks) < 2:
+                continue
+            degr = [float(np.mean([v for vs in cap[(meth, t)].values() for v in vs])) for t in tasks]
+            rho = _spearman([d["per_task"][t] for t in tasks], [-x for x in degr])
+            rows.append([meth, ", ".join(f"{t}: {d['per_task'][t]:.4f} / {g:+.3f}" for t, g in zip(tasks, degr)),
+                         f"{rho:+.2f}"])
+        md += ["Per task: mean distance of its X modality to the other tasks' X modalities / SR degradation "
+               "(unified − single). ρ = Spearman rank correlation between distance and degradation size "
+               "(+1: the farther the modality, the larger the drop, as the paper claims).\n",
+               _table(["method", "task: distance / degradation", "ρ"], rows) if rows else
+               "No single-task runs to measure degradation against.", ""]
+    if robustness:
+        variants = {"both modalities": {}, "RGB dropped": {"drop_modality": "rgb"},
+                    "X dropped": {"drop_modality": "x"}, "X noise σ=0.1": {"x_noise": 0.1}}
+        rows = []
+        rob = {}
+        for name, kw in variants.items():
+            d = out / "robustness" / name.replace(" ", "_").replace("=", "").replace(".", "")
+            run_benchmark(model, seqs, d, batch_size=16, workers=2, tracker_kwargs=kw, progress=False)
+            m = score(seqs, d)
+            rob[name] = {t: m["per_task"][t]["SR"] for t in m["per_task"]} | {"pooled": m["overall"]["SR"]}
+            rows.append([name] + [f"{rob[name].get(t, float('nan')):.3f}" for t in TASKS] + [f"{rob[name]['pooled']:.3f}"])
+        res["robustness"] = rob
+        md += ["### Missing-modality robustness (SR)\n", _table(["input", *TASKS, "pooled"], rows), ""]
+    (out / "analysis.json").write_text(json.dumps(res, indent=2))
+    return md
+
+
+def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -202,6 +268,17 @@ def build_report(root: Path, out: Path) -> dict:
         _write_csv(out / "ranks.csv", ["method", "lora_rank", "pooled_SR", "params_trainable", "runs"], rr)
         md += ["## LoRA rank\n", _table(["method", "rank", "pooled SR", "trainable params", "runs"],
                                         [[a, str(b), f"{c:.3f}", str(d), str(e)] for a, b, c, d, e in rr]), ""]
+
+    analysis = dict(analysis or {})
+    if analysis.get("enabled") and done:
+        ckpt = Path(analysis["checkpoint"]) if analysis.get("checkpoint") else pick_checkpoint(done, root)
+        run_cfg = OmegaConf.load(root / done[0]["run"] / "config.yaml")
+        bench = Path(analysis.get("benchmark") or run_cfg.data.benchmark)
+        if ckpt is None:
+            md += ["## Analyses\n", "No checkpoint found in the runs: skipped.", ""]
+        else:
+            md += analyse(ckpt, bench, out, cap, int(analysis.get("samples_per_task", 64)),
+                          bool(analysis.get("robustness", True)), bool(analysis.get("modality_distance", True)))
 
     md += ["## Unfinished or failed runs\n"]
     md += [f"- `{b['run']}` ({b['method']}): {b['status']}" for b in broken] or ["none"]

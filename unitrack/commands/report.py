@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from unitrack.commands import run_dir
 from unitrack.errors import ConfigError
@@ -15,7 +15,7 @@ def run(cfg: DictConfig) -> dict:
     root = Path(cfg.runs)
     if not root.is_dir():
         raise ConfigError("runs", f"{root} is not a folder of unitrack runs")
-    res = build_report(root, run_dir())
+    res = build_report(root, run_dir(), OmegaConf.to_container(cfg.analysis, resolve=True))
     print(f"report over {res['finished']} finished and {res['unfinished']} unfinished run(s): "
           f"{run_dir() / 'report.md'}")
     return res

@@ -6,7 +6,6 @@ import csv
 import json
 
 import pytest
-
 from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import compose

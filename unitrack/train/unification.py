@@ -138,9 +138,26 @@ def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, lo
 def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan):
     if cfg.get("logger") is None:
         return False
-    if "csv" in cfg.logger.get("_target_", "").lower():
-        return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}")
-    return instantiate(cfg.logger, save_dir=str(run_dir))
+    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}")
+
+
+def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> int:
+    """Stage steps already done according to last.ckpt (0: start the stage); restores the module if > 0.
+
+    The optimiser, schedule and RNG are restored in `UnitrackModule.on_train_start`, once the fresh
+    Trainer has built them; the DataModule's sampler starts at the restored step.
+    """
+    if not last.exists():
+        return 0
+    ck = torch.load(last, map_location="cpu", weights_only=False)
+    st = ck.get("unitrack", {})
+    if st.get("stage_index") != plan.index or not 0 < st.get("stage_step", 0) < plan.steps:
+        return 0
+    module.load_state_dict(ck["state_dict"])
+    module.on_load_checkpoint(ck)
+    module.resume_from = ck
+    console.print(f"resuming stage {plan.index + 1} from {last} at step {st['stage_step']}")
+    return int(st["stage_step"])
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
@@ -168,18 +185,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     progress_path = run_dir / "stages.json"
     rows: list[dict] = json.loads(progress_path.read_text()) if progress_path.exists() else []
-    wandb_logger = _logger(cfg, run_dir, plans[0]) if cfg.get("logger") and "wandb" in cfg.logger._target_.lower() \
-        else None
+    # one wandb run holds every stage (keys are stage-prefixed); CSV gets a folder per stage
+    is_wandb = cfg.get("logger") is not None and "wandb" in cfg.logger._target_.lower()
+    wandb_logger = instantiate(cfg.logger, save_dir=str(run_dir)) if is_wandb else None
     try:
         for plan in plans:
             stage_ckpt = ckpt_dir / f"stage_{plan.index}_{plan.name}.ckpt"
             done = stage_ckpt.exists() and any(r["stage"] == plan.index for r in rows)
             if done:
                 console.print(f"[dim]stage {plan.index + 1}/{len(plans)} {plan.name}: done, skipped[/dim]")
-                nxt_done = (ckpt_dir / f"stage_{plan.index + 1}_{plans[plan.index + 1].name}.ckpt").exists() \
-                    if plan.index + 1 < len(plans) else True
-                if not nxt_done:
-                    _load_weights(module, stage_ckpt)
+                _load_weights(module, stage_ckpt)
                 continue
             console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
@@ -188,19 +203,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
                 module.n_stages = len(plans)
                 methods.begin_task(module, plan.name, plan.index)
-                items = list(module.buffer.items) if module.buffer is not None else []
-                dm.set_stage(plan, items)
-                last = ckpt_dir / "last.ckpt"
-                done_steps = 0
-                if last.exists():
-                    ck = torch.load(last, map_location="cpu", weights_only=False)
-                    st = ck.get("unitrack", {})
-                    if st.get("stage_index") == plan.index and 0 < st.get("stage_step", 0) < plan.steps:
-                        done_steps = int(st["stage_step"])
-                        module.load_state_dict(ck["state_dict"])
-                        module.on_load_checkpoint(ck)
-                        module.resume_from = ck
-                        console.print(f"resuming stage {plan.index + 1} from {last} at step {done_steps}")
+                dm.set_stage(plan, list(module.buffer.items) if module.buffer is not None else [])
+                done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
                 module.step_offset = dm.start_step = done_steps
                 logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan)
                 trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger)

@@ -376,3 +376,33 @@ def _real_model_round(lorat, tmp_path, seqs):
     assert measure_model_fps(model, "depth", iters=2, warmup=1)["fps"] > 0
     # a dropped modality is filled with the model's own normalisation mean (zero after normalising)
     np.testing.assert_allclose(OnlineTracker(model).fill, model.pixel_mean.reshape(-1).numpy())
+
+
+def test_shared_lora_tracks_every_task_in_one_forward(tmp_path):
+    """With one shared LoRA the merged model is the same for all modalities: one forward per step."""
+    import unitrack.eval.tracker as tr
+
+    class Shared(torch.nn.Module):
+        experts = "shared"
+        template_size, search_size, template_factor, search_factor, feat_size = 16, 32, 2.0, 4.0, 4
+
+        def __init__(self):
+            super().__init__()
+            self.calls, self.merges = [], 0
+
+        def merge(self, modality):
+            self.merges += 1
+            return self
+
+        def forward(self, z, zx, x, xx, z_box, modality):
+            self.calls.append(list(modality))
+            b = x.shape[0]
+            return {"score": torch.zeros(b, 16), "box": torch.tensor([0.4, 0.4, 0.6, 0.6]).expand(b, 16, 4)}
+
+    m = Shared()
+    t = tr.OnlineTracker(m)
+    states = [tr.TrackState(mod, key=mod) for mod in ("thermal", "depth", "event")]
+    frame = (np.zeros((48, 64, 3), np.uint8), np.zeros((48, 64, 3), np.uint8))
+    t.init(states, [frame] * 3, [[20, 15, 10, 10]] * 3)
+    t.step(states, [frame] * 3)
+    assert m.calls == [["thermal", "depth", "event"]] and m.merges == 1

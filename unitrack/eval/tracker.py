@@ -137,12 +137,18 @@ class OnlineTracker:
         self._merged: dict[str, torch.nn.Module] = {}
 
     # -- model -----------------------------------------------------------------------------------
+    def expert_key(self, modality: str) -> str:
+        """Which merged model serves a modality: its own with per-modality experts, one for all with a
+        shared LoRA (then sequences of every task share a forward)."""
+        return "*" if getattr(self.model, "experts", None) == "shared" else modality
+
     def merged(self, modality: str) -> torch.nn.Module:
         """The merged plain model of a modality, built once (merging copies weights: not per frame)."""
-        if modality not in self._merged:
+        key = self.expert_key(modality)
+        if key not in self._merged:
             m = self.model.merge(modality) if hasattr(self.model, "merge") else self.model
-            self._merged[modality] = m.to(self.device).eval()
-        return self._merged[modality]
+            self._merged[key] = m.to(self.device).eval()
+        return self._merged[key]
 
     # -- crops -----------------------------------------------------------------------------------
     def _prepare(self, st: TrackState, rgb: np.ndarray, x: np.ndarray, cx: float, cy: float, side: float,
@@ -186,7 +192,7 @@ class OnlineTracker:
         x, xx = stack([c[0] for c in search]), stack([c[1] for c in search])
         z_box = stack([s.z_box for s in states])
         with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
-            out = self.merged(modality)(z, zx, x, xx, z_box, [modality] * len(states))
+            out = self.merged(modality)(z, zx, x, xx, z_box, [s.modality for s in states])
         return {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def _locate(self, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,11 +227,12 @@ class OnlineTracker:
             search.append(self._prepare(st, rgb, x, *st.window, self.S))
         groups: dict[str, list[int]] = {}
         for i, st in enumerate(states):
-            groups.setdefault(st.modality, []).append(i)
+            groups.setdefault(self.expert_key(st.modality), []).append(i)
         norm = np.zeros((len(states), 4))
         conf = np.zeros(len(states))
-        for modality, idx in groups.items():
-            box, c = self._locate(self._forward(modality, [states[i] for i in idx], [search[i] for i in idx]))
+        for idx in groups.values():
+            box, c = self._locate(self._forward(states[idx[0]].modality, [states[i] for i in idx],
+                                                [search[i] for i in idx]))
             norm[idx], conf[idx] = box.cpu().double().numpy(), c.cpu().double().numpy()
         boxes = np.zeros((len(states), 4))
         for i, (st, (rgb, _)) in enumerate(zip(states, frames)):

@@ -156,3 +156,38 @@ def test_ddp_spawn_on_cpu_two_processes(tmp_path, synth_root):
     res = train(cfg, tmp_path / "run")
     assert (tmp_path / "run" / "checkpoints" / "stage_0_rgbt.ckpt").exists()
     assert 0.0 <= res["final_pooled_SR"] <= 1.0
+
+
+def test_nan_loss_stops_with_a_clear_message():
+    from omegaconf import OmegaConf
+
+    from unitrack.train.module import TrainingDiverged, UnitrackModule
+
+    class NaNModel(torch.nn.Module):
+        feat_size = 2
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def forward(self, z, zx, x, xx, z_box, modality):
+            b = x.shape[0]
+            return {"score": self.w * torch.full((b, 4), float("nan")), "box": torch.rand(b, 4, 4).sort(-1).values}
+
+    m = UnitrackModule(NaNModel(), OmegaConf.create({}))
+    m.stage_name = "rgbd"
+    batch = {k: torch.rand(2, 3, 8, 8) for k in ("z", "zx", "x", "xx")}
+    batch.update(z_box=torch.tensor([[0.2, 0.2, 0.8, 0.8]] * 2), box=torch.tensor([[0.3, 0.3, 0.7, 0.7]] * 2),
+                 modality=["depth", "depth"])
+    with pytest.raises(TrainingDiverged, match=r"non-finite loss .* stage 0 \(rgbd\).*last.ckpt"):
+        m.training_step(batch, 0)
+
+
+def test_eval_with_a_missing_or_foreign_checkpoint_names_it(tmp_path):
+    from unitrack.train.checkpoint import load_model
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_model(tmp_path / "nope.ckpt")
+    torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
+    with pytest.raises(ConfigError, match="not written by `unitrack train`"):
+        load_model(tmp_path / "foreign.ckpt")

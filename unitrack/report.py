@@ -55,7 +55,6 @@ def collect(root: Path) -> tuple[list[dict], list[dict]]:
         m = run / "matrix.json"
         if m.exists():
             info["matrix"] = json.loads(m.read_text())
-            info["trainable"] = info["matrix"].get("params_trainable")
             done.append(info)
         else:
             stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").exists() else []

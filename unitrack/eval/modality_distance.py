@@ -68,6 +68,3 @@ def modality_distances(model, sequences_by_task: dict[str, list[Sequence]], n: i
         others = [pairs.get(f"{min(m, o)}-{max(m, o)}") for o in task_mod.values() if o != m]
         per_task[t] = float(np.mean(others)) if others else float("nan")
     return {"pairs": pairs, "per_task": per_task, "samples": n, "kernel": "rbf, median-heuristic bandwidth"}
-
-
-

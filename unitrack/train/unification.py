@@ -78,6 +78,12 @@ def val_sequences(data_cfg: DictConfig, task: str) -> list[Sequence]:
     return out
 
 
+def _sr_pr(metrics: dict, tasks) -> dict:
+    """The SR/PR part of `score`'s output, per task and overall (what the stage matrix keeps)."""
+    pick = lambda d: {"SR": d["SR"], "PR": d["PR"]}  # noqa: E731
+    return {"per_task": {t: pick(metrics["per_task"][t]) for t in tasks}, "overall": pick(metrics["overall"])}
+
+
 def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cfg: DictConfig) -> dict:
     """Track every task's validation sequences in one batched pass and score them per task."""
     from unitrack.eval.runner import run_benchmark
@@ -95,8 +101,7 @@ def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cf
     finally:
         model.train(was)
     m = score(seqs, out_dir, protocol=eval_cfg.protocol)
-    return {"per_task": {t: {"SR": m["per_task"][t]["SR"], "PR": m["per_task"][t]["PR"]} for t in val},
-            "overall": {"SR": m["overall"]["SR"], "PR": m["overall"]["PR"]}, "fps": stats.get("fps")}
+    return {**_sr_pr(m, val), "fps": stats.get("fps")}
 
 
 def static_box_baseline(val: dict[str, list[Sequence]], out_dir: Path, protocol: str) -> dict:
@@ -108,8 +113,7 @@ def static_box_baseline(val: dict[str, list[Sequence]], out_dir: Path, protocol:
     for s in seqs:
         write_results(out_dir, s.name, np.repeat(s.boxes[:1], len(s), 0), np.ones(len(s)))
     m = score(seqs, out_dir, protocol=protocol)
-    return {"per_task": {t: {"SR": m["per_task"][t]["SR"], "PR": m["per_task"][t]["PR"]} for t in val},
-            "overall": {"SR": m["overall"]["SR"], "PR": m["overall"]["PR"]}}
+    return _sr_pr(m, val)
 
 
 def continual_matrix(rows: list[dict], tasks: list[str], metric: str) -> list[list[float]]:
@@ -117,15 +121,19 @@ def continual_matrix(rows: list[dict], tasks: list[str], metric: str) -> list[li
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    from unitrack.eval.results import write_text_atomic
+
+    write_text_atomic(path, json.dumps(obj, indent=2))
+
+
+def _restore(module: UnitrackModule, ckpt: dict) -> None:
+    """Weights plus our extra state (buffer, CL methods, RNG) from a loaded checkpoint."""
+    module.load_state_dict(ckpt["state_dict"])
+    module.on_load_checkpoint(ckpt)
 
 
 def _load_weights(module: UnitrackModule, path: Path) -> None:
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
-    module.load_state_dict(ckpt["state_dict"])
-    module.on_load_checkpoint(ckpt)
+    _restore(module, torch.load(path, map_location="cpu", weights_only=False))
 
 
 def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
@@ -153,8 +161,7 @@ def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> in
     st = ck.get("unitrack", {})
     if st.get("stage_index") != plan.index or not 0 < st.get("stage_step", 0) < plan.steps:
         return 0
-    module.load_state_dict(ck["state_dict"])
-    module.on_load_checkpoint(ck)
+    _restore(module, ck)
     module.resume_from = ck
     console.print(f"resuming stage {plan.index + 1} from {last} at step {st['stage_step']}")
     return int(st["stage_step"])

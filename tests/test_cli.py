@@ -108,11 +108,23 @@ def test_bench_writes_every_figure_in_one_run(tmp_path, synth_root):
     run = tmp_path / "bench_run"
     _run(["bench", f"data.root={synth_root}", "model.backbone_kwargs.depth=2", "bench.train_batch=4",
           "bench.model_steps=1", "bench.loader_batches=2", "bench.train_steps=2", "bench.decode_size=[96,72]",
-          "bench.decode_frames=8", "bench.eval_sequences=3", "bench.eval_batch_size=3", "bench.model_iters=3",
+          "bench.decode_frames=8", "bench.eval_sequences=3", "bench.eval_batch_size=3", "bench.model_iters=3", "bench.repeats=1",
           "device=cpu", f"hydra.run.dir={run}"])
     b = json.loads((run / "bench.json").read_text())
     for key in ("params_total", "params_trainable", "forward_ms", "backbone_forward_ms", "train_step_ms",
                 "train_peak_mem_mb", "lora_over_full_mem", "decode_fps", "loader_pairs_per_s", "train_pairs_per_s",
-                "model_fps", "e2e_fps", "eval_sequential_fps", "eval_batched_fps"):
+                "model_fps", "model_batched_fps", "e2e_fps", "eval_sequential_fps", "eval_batched_fps"):
         assert isinstance(b[key], (int, float)) and b[key] > 0, key
     assert b["params_trainable"] < b["params_total"]
+
+
+def test_allocator_tuning_applies_on_glibc_and_can_be_switched_off(monkeypatch):
+    import platform
+
+    from unitrack.runtime import tune_allocator
+
+    monkeypatch.setenv("UNITRACK_MALLOC", "default")
+    assert tune_allocator() is False
+    monkeypatch.delenv("UNITRACK_MALLOC")
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert tune_allocator() is True

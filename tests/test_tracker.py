@@ -298,6 +298,44 @@ def test_speed_helpers_report_positive_fps(tmp_path):
     assert m["fps"] > 0 and m["fps"] == pytest.approx(1000 / m["ms"])
     e = measure_e2e_fps(FakeModel(bright_oracle), seq)
     assert e["frames"] == 4 and e["fps"] > 0
+    from unitrack.eval.runner import measure_e2e_paired
+
+    p = measure_e2e_paired(FakeModel(bright_oracle), seq)
+    assert p["frames"] == 3 and p["e2e_over_model"] == pytest.approx(p["model_seconds"] / p["e2e_seconds"])
+    assert measure_model_fps(FakeModel(bright_oracle), warmup=1, iters=2, batch=3)["batch"] == 3
+
+
+def test_decode_ahead_keeps_order_reraises_at_the_failing_item_and_stops_when_closed(tmp_path):
+    from unitrack.eval.runner import decode_ahead
+
+    assert list(decode_ahead(range(20), lambda i: i * i, ahead=3)) == [i * i for i in range(20)]
+
+    def load(i):
+        if i == 3:
+            raise DatasetError(tmp_path / "3.jpg", "cannot read image")
+        return i
+
+    got = []
+    with pytest.raises(DatasetError, match="3.jpg"):
+        for v in decode_ahead(range(10), load, ahead=2):
+            got.append(v)
+    assert got == [0, 1, 2]
+    seen = []
+    gen = decode_ahead(range(10**6), seen.append, ahead=2)
+    next(gen)
+    gen.close()  # must return (the thread stops) rather than decode a million items
+    assert len(seen) < 100
+
+
+def test_decode_ahead_tracking_gives_the_same_boxes_as_inline_decoding(tmp_path):
+    from unitrack.eval.runner import _track_one
+
+    seq = write_sequence(tmp_path, "s", 12)
+    tracker = OnlineTracker(FakeModel(bright_oracle))
+    b0, c0 = _track_one(tracker, seq, len(seq))
+    b1, c1 = _track_one(tracker, seq, len(seq), ahead=3)
+    np.testing.assert_array_equal(b0, b1)
+    np.testing.assert_array_equal(c0, c1)
 
 
 # -- video -----------------------------------------------------------------------------------------

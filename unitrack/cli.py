@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     import hydra
 
+    from unitrack.runtime import tune_allocator
+
+    tune_allocator()
     module = importlib.import_module(f"unitrack.commands.{verb}")
     app = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=verb)(_guarded(module.run))
     sys.argv = [f"unitrack-{verb}", *rest]

@@ -16,6 +16,7 @@ import numpy as np
 
 from unitrack.data.sequence import read_rgb, read_x
 from unitrack.errors import ConfigError, DatasetError
+from unitrack.eval.runner import decode_ahead, frames_ahead
 from unitrack.eval.tracker import OnlineTracker, TrackState
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -112,6 +113,10 @@ def track_video(model, input, init, out, boxes_out=None, x_input=None, modality:
             raise DatasetError(x_input, "ended before the RGB input")
         return x if x.shape[:2] == rgb.shape[:2] else cv2.resize(x, (rgb.shape[1], rgb.shape[0]))
 
+    ahead = frames_ahead(tracker.device)  # on a GPU: read the next frames while the model works
+    if ahead:
+        frames = decode_ahead(frames, ahead=ahead)
+        x_frames = None if x_frames is None else decode_ahead(x_frames, ahead=ahead)
     t0 = time.perf_counter()
     lines, count = [], 0
     try:
@@ -130,6 +135,9 @@ def track_video(model, input, init, out, boxes_out=None, x_input=None, modality:
             b, c = tracker.step([state], [(rgb, x_of(rgb))])
     finally:
         writer.release()
+        for it in (frames, x_frames):
+            if hasattr(it, "close"):
+                it.close()
     seconds = time.perf_counter() - t0
     tmp = boxes_out.with_name(boxes_out.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")

@@ -108,7 +108,7 @@ def test_bench_writes_every_figure_in_one_run(tmp_path, synth_root):
     run = tmp_path / "bench_run"
     _run(["bench", f"data.root={synth_root}", "model.backbone_kwargs.depth=2", "bench.train_batch=4",
           "bench.model_steps=1", "bench.loader_batches=2", "bench.train_steps=2", "bench.decode_size=[96,72]",
-          "bench.decode_frames=8", "bench.eval_sequences=3", "bench.eval_batch_size=3", "bench.model_iters=3", "bench.repeats=1",
+          "bench.decode_frames=8", "bench.eval_sequences=3", "bench.eval_batch_size=3", "bench.eval_frames=8", "bench.model_iters=3", "bench.repeats=1",
           "device=cpu", f"hydra.run.dir={run}"])
     b = json.loads((run / "bench.json").read_text())
     for key in ("params_total", "params_trainable", "forward_ms", "backbone_forward_ms", "train_step_ms",

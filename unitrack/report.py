@@ -9,8 +9,8 @@ failed runs are listed as such, never dropped silently.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from unitrack import TASKS
+from unitrack.eval.results import write_text_atomic
 
 
 def method_of(cfg) -> str:
@@ -85,12 +86,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
-    tmp = path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(header)
-        w.writerows(rows)
-    os.replace(tmp, path)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    write_text_atomic(path, buf.getvalue())
 
 
 METHOD_ORDER = ["single_rgbt", "single_rgbd", "single_rgbe", "parallel", "serial", "serial+replay",
@@ -282,7 +282,5 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
     md += ["## Unfinished or failed runs\n"]
     md += [f"- `{b['run']}` ({b['method']}): {b['status']}" for b in broken] or ["none"]
     text = "\n".join(md) + "\n"
-    tmp = out / "report.md.tmp"
-    tmp.write_text(text)
-    os.replace(tmp, out / "report.md")
+    write_text_atomic(out / "report.md", text)
     return {"finished": len(done), "unfinished": len(broken), "methods": sorted({k[0] for k in by_method})}

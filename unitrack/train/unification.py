@@ -36,6 +36,7 @@ from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, load_task_sequences, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError
+from unitrack.eval.results import write_text_atomic
 from unitrack.train.callbacks import AtomicLastCheckpoint
 from unitrack.train.module import UnitrackModule
 
@@ -121,8 +122,6 @@ def continual_matrix(rows: list[dict], tasks: list[str], metric: str) -> list[li
 
 
 def _atomic_json(path: Path, obj: Any) -> None:
-    from unitrack.eval.results import write_text_atomic
-
     write_text_atomic(path, json.dumps(obj, indent=2))
 
 
@@ -305,9 +304,7 @@ def write_matrix_csv(path: Path, res: dict) -> None:
             lines.append(f"{metric},{name}," + ",".join(f"{v:.4f}" for v in row))
         lines.append(f"{metric},static_box," + ",".join(f"{res['static_box']['per_task'][t][metric]:.4f}"
                                                           for t in res["tasks"]))
-    tmp = path.with_suffix(".csv.tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def print_row(plan: StagePlan, ev: dict, tasks: list[str]) -> None:

@@ -304,3 +304,28 @@ def test_inspect_reports_and_validates_first_frames(lasher_root):
     (lasher_root / "test" / "seqB" / "infrared" / "i0.jpg").write_bytes(b"garbage")
     with pytest.raises(DatasetError, match=r"i0.jpg: cannot read image"):
         inspect_dataset("lasher", lasher_root, "test")
+
+
+def test_depth_rendering_equals_the_clipped_jet_recipe_bit_for_bit():
+    """The LUT fast path must give exactly what the documented recipe gives with cv2.applyColorMap."""
+    from unitrack.data.sequence import DEPTH_CLIP_MM, render_depth
+
+    def recipe(raw):
+        d = raw.astype(np.float32)
+        med = float(np.median(d))
+        d = np.minimum(d, min(3.0 * med, DEPTH_CLIP_MM) if med > 0 else DEPTH_CLIP_MM)
+        lo, hi = float(d.min()), float(d.max())
+        d8 = ((d - lo) / (hi - lo) * 255.0).astype(np.uint8) if hi > lo else np.zeros(d.shape, np.uint8)
+        return cv2.cvtColor(cv2.applyColorMap(d8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        top = [40, 3000, 20000, 65535][i % 4]
+        raw = rng.integers(0, top, size=(int(rng.integers(1, 70)), int(rng.integers(1, 70))), dtype=np.uint16)
+        if i % 9 == 0:
+            raw[:] = raw.flat[0]  # flat depth: all one colour
+        if i % 13 == 0:
+            raw[:] = 0  # median 0: clip at 10 m
+        got = render_depth(raw)
+        assert got.dtype == np.uint8 and got.shape == (*raw.shape, 3)
+        np.testing.assert_array_equal(got, recipe(raw))

@@ -72,15 +72,26 @@ def read_depth_raw(path: Path) -> np.ndarray:
     return d
 
 
+#: OpenCV's JET colour map as an RGB lookup table (1, 256, 3) for cv2.LUT: cv2.applyColorMap rebuilds
+#: its table on every call (0.33 ms of a 160x120 frame's 0.47 ms rendering; numpy indexing: 0.45 ms).
+_JET_RGB = cv2.cvtColor(cv2.applyColorMap(np.arange(256, dtype=np.uint8)[None], cv2.COLORMAP_JET),
+                        cv2.COLOR_BGR2RGB)
+
+
 def render_depth(raw: np.ndarray) -> np.ndarray:
     """Clip at min(3 x median, 10000), min-max normalise to 0..255, JET colour map -> uint8 HxWx3 RGB."""
-    d = raw.astype(np.float32)
-    med = float(np.median(d))
+    med = float(np.median(raw))
     clip = min(3.0 * med, DEPTH_CLIP_MM) if med > 0 else DEPTH_CLIP_MM
-    d = np.minimum(d, clip)
+    d = raw.astype(np.float32)
+    np.minimum(d, clip, out=d)
     lo, hi = float(d.min()), float(d.max())
-    d8 = ((d - lo) / (hi - lo) * 255.0).astype(np.uint8) if hi > lo else np.zeros(d.shape, np.uint8)
-    return cv2.cvtColor(cv2.applyColorMap(d8, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    if hi <= lo:
+        return np.broadcast_to(_JET_RGB[0, 0], (*d.shape, 3)).copy()
+    d -= lo
+    d /= hi - lo
+    d *= 255.0
+    d8 = d.astype(np.uint8)
+    return cv2.LUT(cv2.merge([d8, d8, d8]), _JET_RGB)
 
 
 def read_x(path: Path, modality: str) -> np.ndarray:

@@ -427,5 +427,5 @@ def speed_report(model, sequences: list[Sequence], work_dir, batch_size: int = 8
     for m, (tm, te) in paired.items():
         best[f"e2e_over_model_paired_{m}"] = tm / te
     best["e2e_over_model_paired"] = sum(v[0] for v in paired.values()) / sum(v[1] for v in paired.values())
-    return {**best, "model_ms": 1000.0 / best["model_fps"], "batch_size": batch_size, "frames": bat["frames"],
-            "repeats": max(1, repeats)}
+    return {**best, "model_ms": 1000.0 / best["model_fps"], "eval_batch_size": batch_size,
+            "eval_frames": bat["frames"], "repeats": max(1, repeats)}

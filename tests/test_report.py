@@ -56,6 +56,11 @@ def test_report_tables_degradation_and_unfinished(tmp_path):
     assert abs(cap[("parallel", "rgbd")] - (0.4 - 0.5)) < 1e-9
     assert (out / "capacity.png").stat().st_size > 0
     assert len(list(out.glob("heatmap_*.png"))) == 2
+    # task order: rgbt peaked at 0.6 and ends at 0.45 -> forgetting 0.15; rgbd 0.5 -> 0.45; rgbe trained last
+    order = next(csv.DictReader(open(out / "orders.csv")))
+    assert order["order"] == "TDE" and order["runs"] == "2" and float(order["bwt"]) == pytest.approx(-0.1)
+    assert float(order["forgetting_rgbt"]) == pytest.approx(0.15)
+    assert float(order["forgetting_rgbd"]) == pytest.approx(0.05) and order["forgetting_rgbe"] == ""
 
 
 def test_mmd_is_zero_for_one_distribution_and_grows_with_shift():

@@ -72,6 +72,15 @@ def final_scores(r: dict) -> dict[str, float]:
     return out
 
 
+def task_forgetting(matrix: dict) -> dict[str, float]:
+    """Per task learned before the last stage: max over stages of its SR minus its final SR."""
+    R = np.asarray(matrix["SR"], dtype=np.float64)
+    tasks = matrix["tasks"]
+    if R.ndim != 2 or R.shape[0] < 2 or R.shape[0] != len(tasks):
+        return {}
+    return {t: float(R[:, k].max() - R[-1, k]) for k, t in enumerate(tasks[:-1])}
+
+
 def _ms(vals: list[float]) -> str:
     vals = [v for v in vals if v is not None and np.isfinite(v)]
     if not vals:
@@ -247,16 +256,26 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
         md += ["## Capacity vs degradation\n", "No single-task runs at a matching X-branch depth: nothing to "
                "compare.", ""]
 
-    # 4. task order
+    # 4. task order: pooled SR, BWT and which task is forgotten most (the paper: RGBT > RGBD > RGBE)
     orders = defaultdict(list)
     for r in done:
         if r["matrix"]["mode"] == "serial":
-            orders[(r["method"], r["order"])].append(final_scores(r)["pooled_SR"])
+            orders[(r["method"], r["order"])].append(r)
     if orders:
-        md += ["## Task order (pooled SR)\n", _table(["method", "order", "pooled SR", "runs"],
-                                                     [[m, o, _ms(v), str(len(v))] for (m, o), v in sorted(orders.items())]), ""]
-        _write_csv(out / "orders.csv", ["method", "order", "pooled_SR", "runs"],
-                   [[m, o, float(np.mean(v)), len(v)] for (m, o), v in sorted(orders.items())])
+        rows, csv_rows = [], []
+        for (m, o), runs in sorted(orders.items()):
+            pooled = [final_scores(r)["pooled_SR"] for r in runs]
+            bwt = [(r["matrix"].get("SR_summary") or {}).get("bwt") for r in runs]
+            fg = {t: [v for r in runs if (v := task_forgetting(r["matrix"]).get(t)) is not None] for t in TASKS}
+            rows.append([m, o, _ms(pooled), _ms(bwt), *(_ms(fg[t]) for t in TASKS), str(len(runs))])
+            csv_rows.append([m, o, float(np.mean(pooled)), *(float(np.mean(v)) if v else "" for v in
+                                                              (bwt, *fg.values())), len(runs)])
+        md += ["## Task order (pooled SR, BWT, per-task forgetting of SR)\n",
+               _table(["method", "order", "pooled SR", "BWT", *(f"forgetting {t}" for t in TASKS), "runs"], rows),
+               "", "Forgetting of a task = its best SR after any stage minus its final SR (the last-trained "
+               "task has none).", ""]
+        _write_csv(out / "orders.csv", ["method", "order", "pooled_SR", "bwt", *(f"forgetting_{t}" for t in TASKS),
+                                        "runs"], csv_rows)
 
     # 5. LoRA rank vs score and trainable parameters
     ranks = defaultdict(list)

@@ -85,3 +85,16 @@ def test_sweep_presets_compose_as_multiruns(preset, key, n):
     assert cfg.hydra.mode.name == "MULTIRUN"
     value = str(cfg.hydra.sweeper.params[key])
     assert value.count(",") + 1 >= n if key != "train.order" else value.count("],[") + 1 == n
+
+
+def test_a_plain_override_replaces_a_presets_sweep_list():
+    """How docs/results.md cut the presets down: `seed=0 model.x_branch.depth=0,2,4` on the command line."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    cfg = compose("train", ["hparams_search=capacity_sweep"])
+    preset = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]  # what BasicSweeper._parse_config does
+    parse = OverridesParser.create().parse_overrides
+    jobs = BasicSweeper.split_arguments(parse(preset + ["model.x_branch.depth=0,2,4"]), None)[0]
+    assert len(jobs) == 5 * 3
+    assert sorted({j[1] for j in jobs}) == [f"model.x_branch.depth={d}" for d in (0, 2, 4)]

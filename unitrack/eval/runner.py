@@ -150,7 +150,7 @@ def run_benchmark(model, sequences: list[Sequence], results_dir, batch_size: int
     todo, skipped = _todo(sequences, results_dir, resume)
     todo.sort(key=len, reverse=True)  # longest first: the tail of the run stays batched
     tracker = OnlineTracker(model, **(tracker_kwargs or {}))
-    queue = deque(todo)
+    waiting = deque(todo)
     active: list[_Active] = []
     frames_done = 0
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="decode") if workers > 0 else _Inline()
@@ -162,9 +162,9 @@ def run_benchmark(model, sequences: list[Sequence], results_dir, batch_size: int
     t0 = time.perf_counter()
     try:
         with _Progress(progress, sum(len(s) for s in todo), "tracking") as bar:
-            while queue or active:
-                while queue and len(active) < batch_size:
-                    s = queue.popleft()
+            while waiting or active:
+                while waiting and len(active) < batch_size:
+                    s = waiting.popleft()
                     active.append(_Active(s, TrackState(s.x_modality, key=s.uid)))
                     prefetch(active[-1])
                 frames = []
@@ -219,9 +219,9 @@ def decode_ahead(items: Iterable[T], load: Callable[[T], R] | None = None, ahead
                  ) -> Iterator[R]:
     """Iterate `items` (applying `load`) in one background thread, up to `ahead` results early.
 
-    Overlaps decoding with the model's work on the frame before: OpenCV releases the GIL, and a
-    batch-1 forward leaves the cores idle between its small kernels. The iteration itself runs in the
-    thread too, so a video reader's `read()` is overlapped as well. An error in the thread is raised
+    Overlaps decoding with the model's work on the frame before (OpenCV releases the GIL), which pays
+    when the model runs on a GPU (see `frames_ahead`). The iteration itself runs in the thread too, so
+    a video reader's `read()` is overlapped as well. An error in the thread is raised
     here, at the item that failed; closing the generator early stops the thread.
     """
     q: queue.Queue = queue.Queue(maxsize=max(1, ahead))

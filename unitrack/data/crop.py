@@ -22,7 +22,7 @@ def crop_window(box_xywh, factor: float) -> tuple[float, float, float]:
 
 
 def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int,
-               pad: np.ndarray | None = None) -> np.ndarray:
+               pad: np.ndarray | tuple | None = None) -> np.ndarray:
     """Resample the window (cx, cy, side) of `img` to out_size x out_size with one affine warp."""
     s = out_size / side
     # Continuous coordinates (pixel i spans [i, i+1)) -> cv2's pixel-centre indices: + 0.5 (s - 1).
@@ -30,7 +30,7 @@ def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int
     m = np.array([[s, 0.0, out_size / 2.0 - s * cx + h], [0.0, s, out_size / 2.0 - s * cy + h]], dtype=np.float64)
     if pad is None:
         pad = np.asarray(cv2.mean(img)[: img.shape[-1] if img.ndim == 3 else 1])  # 50x cheaper than ndarray.mean
-    border = tuple(float(v) for v in np.atleast_1d(pad))
+    border = pad if isinstance(pad, tuple) else tuple(float(v) for v in np.atleast_1d(pad))
     return cv2.warpAffine(img, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=border)
 

@@ -43,9 +43,9 @@ class TrackState:
     box: np.ndarray | None = None  # last box x,y,w,h in frame pixels
     image_size: tuple[int, int] = (0, 0)  # (H, W)
     frame: int = 0
-    z: np.ndarray | None = None  # (3,T,T) float32 template RGB crop in [0,1]
-    zx: np.ndarray | None = None
-    z_box: np.ndarray | None = None  # (4,) normalised xyxy of the target in the template crop
+    z: torch.Tensor | None = None  # (3,T,T) float32 template RGB crop in [0,1], on the tracker's device
+    zx: torch.Tensor | None = None
+    z_box: torch.Tensor | None = None  # (4,) normalised xyxy of the target in the template crop
     window: tuple[float, float, float] = (0.0, 0.0, 0.0)  # last search window (cx, cy, side)
     rng: np.random.Generator | None = field(default=None, repr=False)
 
@@ -131,6 +131,7 @@ class OnlineTracker:
         self.T, self.S = int(model.template_size), int(model.search_size)
         self.template_factor, self.search_factor = float(model.template_factor), float(model.search_factor)
         self.hann = torch.as_tensor(hann2d(int(model.feat_size)), dtype=torch.float32, device=self.device)
+        self.hann_weighted = self.window_weight * self.hann
         mean = getattr(model, "pixel_mean", None)  # the model's normalisation mean, (1,3,1,1) buffer
         mean = IMAGENET_MEAN if mean is None else torch.as_tensor(mean).detach().cpu().reshape(-1)[:3]
         self.fill = np.asarray(mean, dtype=np.float32)
@@ -155,8 +156,10 @@ class OnlineTracker:
                  size: int) -> tuple[np.ndarray, np.ndarray]:
         """RGB and X crops as (3,size,size) float32 in [0,1], with the robustness perturbations applied."""
         # cv2.mean: the padding colour (frame mean) is ~10x cheaper than numpy's on full-size frames
-        a = crop_image(rgb, cx, cy, side, size, pad=np.array(cv2.mean(rgb)[:3])).astype(np.float32) / 255.0
-        b = crop_image(x, cx, cy, side, size, pad=np.array(cv2.mean(x)[:3])).astype(np.float32) / 255.0
+        a = crop_image(rgb, cx, cy, side, size, pad=cv2.mean(rgb)[:3]).astype(np.float32)
+        b = crop_image(x, cx, cy, side, size, pad=cv2.mean(x)[:3]).astype(np.float32)
+        a /= 255.0
+        b /= 255.0
         if self.drop_modality == "rgb":
             a[:] = self.fill
         if self.drop_modality == "x":
@@ -178,22 +181,28 @@ class OnlineTracker:
             st.rng = np.random.default_rng([self.seed, zlib.crc32(st.key.encode())])
             st.image_size = rgb.shape[:2]
             cx, cy, side = crop_window(box, self.template_factor)
-            st.z, st.zx = self._prepare(st, rgb, x, cx, cy, side, self.T)
+            # the template never changes: converted to device tensors once, not stacked every frame
+            st.z, st.zx = (torch.from_numpy(np.ascontiguousarray(c)).to(self.device)
+                           for c in self._prepare(st, rgb, x, cx, cy, side, self.T))
             zb = xywh_to_norm_xyxy(box_to_crop(box, cx, cy, side, self.T), self.T)
-            st.z_box = np.clip(zb, 0.0, 1.0).astype(np.float32)
+            st.z_box = torch.from_numpy(np.clip(zb, 0.0, 1.0).astype(np.float32)).to(self.device)
             st.box, st.frame = box.copy(), 0
             out[i] = box
         return out, np.ones(len(states))
 
     def _forward(self, modality: str, states: list[TrackState], search: list) -> dict[str, torch.Tensor]:
         dev = self.device
-        stack = lambda arrs: torch.from_numpy(np.stack(arrs)).to(dev)  # noqa: E731
-        z, zx = stack([s.z for s in states]), stack([s.zx for s in states])
-        x, xx = stack([c[0] for c in search]), stack([c[1] for c in search])
-        z_box = stack([s.z_box for s in states])
-        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=self.amp):
+        one = len(states) == 1  # batch 1 (the usual single-sequence case): views, no copies
+        batch = (lambda ts: ts[0][None]) if one else torch.stack  # noqa: E731
+        z, zx, z_box = batch([s.z for s in states]), batch([s.zx for s in states]), batch([s.z_box for s in states])
+        x, xx = (torch.from_numpy(np.stack(arrs)).to(dev) for arrs in zip(*search))
+        with torch.inference_mode():
+            if self.amp:
+                with torch.autocast(dev.type, dtype=torch.bfloat16):
+                    out = self.merged(modality)(z, zx, x, xx, z_box, [s.modality for s in states])
+                return {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
             out = self.merged(modality)(z, zx, x, xx, z_box, [s.modality for s in states])
-        return {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
+        return {k: v for k, v in out.items() if isinstance(v, torch.Tensor)}
 
     def _locate(self, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Per sample: chosen box (normalised xyxy in the search crop) and its un-windowed confidence.
@@ -214,9 +223,8 @@ class OnlineTracker:
         else:
             score, boxes = out["score"], out["box"]
         prob = score.sigmoid()
-        idx = ((1.0 - self.window_weight) * prob + self.window_weight * self.hann).argmax(-1)
-        rows = torch.arange(len(idx), device=idx.device)
-        return boxes[rows, idx], prob[rows, idx]
+        idx = torch.add(self.hann_weighted, prob, alpha=1.0 - self.window_weight).argmax(-1, keepdim=True)
+        return boxes.gather(1, idx[..., None].expand(-1, 1, 4))[:, 0], prob.gather(1, idx)[:, 0]
 
     def step(self, states: list[TrackState], frames: list[tuple[np.ndarray, np.ndarray]]
              ) -> tuple[np.ndarray, np.ndarray]:

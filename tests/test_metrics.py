@@ -276,6 +276,7 @@ def test_continual_summary_3x3():
     assert s["average"] == approx((0.4 + 0.75 + 0.8) / 3)  # 0.65
     assert s["bwt"] == approx(((0.4 - 0.6) + (0.75 - 0.7)) / 2)  # -0.075
     assert s["forgetting"] == approx(((0.65 - 0.4) + (0.75 - 0.75)) / 2)  # 0.125
+    assert M.task_forgetting(R).tolist() == [approx(0.65 - 0.4), approx(0.0)]  # the last task has none
     assert M.continual_summary([[0.5]]) == {"average": 0.5, "bwt": None, "forgetting": None}
     with pytest.raises(ValueError, match="square"):
         M.continual_summary([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])

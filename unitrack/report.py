@@ -19,6 +19,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from unitrack import TASKS
+from unitrack.eval.metrics import task_forgetting
 from unitrack.eval.results import write_text_atomic
 
 
@@ -72,13 +73,12 @@ def final_scores(r: dict) -> dict[str, float]:
     return out
 
 
-def task_forgetting(matrix: dict) -> dict[str, float]:
-    """Per task learned before the last stage: max over stages of its SR minus its final SR."""
-    R = np.asarray(matrix["SR"], dtype=np.float64)
-    tasks = matrix["tasks"]
-    if R.ndim != 2 or R.shape[0] < 2 or R.shape[0] != len(tasks):
+def forgetting_by_task(matrix: dict) -> dict[str, float]:
+    """SR forgetting per task learned before the last stage ({} unless the matrix is stage x task)."""
+    R, tasks = np.asarray(matrix["SR"], dtype=np.float64), matrix["tasks"]
+    if R.ndim != 2 or R.shape != (len(tasks), len(tasks)):
         return {}
-    return {t: float(R[:, k].max() - R[-1, k]) for k, t in enumerate(tasks[:-1])}
+    return {t: float(v) for t, v in zip(tasks, task_forgetting(R))}
 
 
 def _ms(vals: list[float]) -> str:
@@ -266,7 +266,7 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
         for (m, o), runs in sorted(orders.items()):
             pooled = [final_scores(r)["pooled_SR"] for r in runs]
             bwt = [(r["matrix"].get("SR_summary") or {}).get("bwt") for r in runs]
-            fg = {t: [v for r in runs if (v := task_forgetting(r["matrix"]).get(t)) is not None] for t in TASKS}
+            fg = {t: [v for r in runs if (v := forgetting_by_task(r["matrix"]).get(t)) is not None] for t in TASKS}
             rows.append([m, o, _ms(pooled), _ms(bwt), *(_ms(fg[t]) for t in TASKS), str(len(runs))])
             csv_rows.append([m, o, float(np.mean(pooled)), *(float(np.mean(v)) if v else "" for v in
                                                               (bwt, *fg.values())), len(runs)])

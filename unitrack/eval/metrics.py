@@ -528,6 +528,15 @@ def vot_prf(sequences: Sequence[Mapping], resolution: int = 100, init_frame: boo
 
 
 # ----------------------------------------------------------------------------- continual learning
+def task_forgetting(R: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per task k learned before the last stage: max_s R[s][k] - R[T-1][k] (empty for one stage)."""
+    M = np.asarray(R, dtype=np.float64)
+    if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
+        raise ValueError(f"R must be a square stage x task matrix, got shape {M.shape}")
+    k = np.arange(M.shape[0] - 1)
+    return M[:, k].max(0) - M[-1, k]
+
+
 def continual_summary(R: Sequence[Sequence[float]]) -> dict:
     """Stage x task summaries: R[s][k] = score on task k after stage s (tasks in training order).
 
@@ -546,7 +555,7 @@ def continual_summary(R: Sequence[Sequence[float]]) -> dict:
     return {
         "average": float(last.mean()),
         "bwt": float(np.mean(last[k] - M[k, k])),
-        "forgetting": float(np.mean(M[:, k].max(0) - last[k])),
+        "forgetting": float(np.mean(task_forgetting(M))),
     }
 
 

@@ -8,6 +8,14 @@ from pathlib import Path
 import lightning as L
 
 
+def save_checkpoint_atomic(trainer: L.Trainer, path: Path) -> None:
+    """A full checkpoint written beside `path` and renamed over it by rank 0: never a half file."""
+    tmp = Path(path).with_suffix(".ckpt.tmp")
+    trainer.save_checkpoint(tmp, weights_only=False)
+    if trainer.is_global_zero:
+        os.replace(tmp, path)
+
+
 class AtomicLastCheckpoint(L.Callback):
     """Save `last.ckpt` every n optimiser steps of the stage (rank 0 renames the finished file).
 
@@ -19,15 +27,9 @@ class AtomicLastCheckpoint(L.Callback):
     def __init__(self, path: Path, every_n_steps: int = 50):
         self.path, self.every = Path(path), max(1, int(every_n_steps))
 
-    def _save(self, trainer: L.Trainer) -> None:
-        tmp = self.path.with_suffix(".ckpt.tmp")
-        trainer.save_checkpoint(tmp, weights_only=False)
-        if trainer.is_global_zero:
-            os.replace(tmp, self.path)
-
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if (pl_module.step_offset + trainer.global_step) % self.every == 0:
-            self._save(trainer)
+            save_checkpoint_atomic(trainer, self.path)
 
 
 class StageProgressBar(L.pytorch.callbacks.RichProgressBar):

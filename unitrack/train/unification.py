@@ -18,7 +18,6 @@ import copy
 import json
 import logging
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +36,7 @@ from unitrack.data.datamodule import StagePlan, UnitrackDataModule, load_task_se
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError
 from unitrack.eval.results import write_text_atomic
-from unitrack.train.callbacks import AtomicLastCheckpoint
+from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
 
 log = logging.getLogger(__name__)
@@ -217,9 +216,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 trainer.fit(module, datamodule=dm)
                 fill_buffer(module, dm, plan)
                 methods.end_task(module, plan.name, plan.index)
-                tmp = stage_ckpt.with_suffix(".ckpt.tmp")
-                trainer.save_checkpoint(tmp, weights_only=False)
-                os.replace(tmp, stage_ckpt)
+                save_checkpoint_atomic(trainer, stage_ckpt)
             else:
                 _load_weights(module, stage_ckpt)
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)

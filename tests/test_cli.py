@@ -113,7 +113,8 @@ def test_bench_writes_every_figure_in_one_run(tmp_path, synth_root):
     b = json.loads((run / "bench.json").read_text())
     for key in ("params_total", "params_trainable", "forward_ms", "backbone_forward_ms", "train_step_ms",
                 "train_peak_mem_mb", "lora_over_full_mem", "decode_fps", "loader_pairs_per_s", "train_pairs_per_s",
-                "model_fps", "model_batched_fps", "e2e_fps", "eval_sequential_fps", "eval_batched_fps"):
+                "model_fps", "model_per_frame_fps", "model_batched_fps", "e2e_fps", "eval_sequential_fps",
+                "eval_batched_fps", "e2e_over_per_frame_paired", "batched_over_sequential_paired"):
         assert isinstance(b[key], (int, float)) and b[key] > 0, key
     assert b["params_trainable"] < b["params_total"]
 

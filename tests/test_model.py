@@ -307,7 +307,9 @@ def test_lorat_input_embedding():
     zb = torch.tensor([[0.25, 0.5, 0.5, 1.0]])  # template grid 4x4: cols 1, rows 2..3
     fg = box_cell_mask(zb, 4, 4)
     with torch.no_grad():
-        tok = m._tokens(z, x, m.token_type[fg.long()], m.vit.patch_embed)
+        tz, tzx = m.embed_template(z, None, zb)
+        tok = torch.cat([tz, m._search_tokens(x, m.vit.patch_embed)], dim=1)
+    assert tzx is None  # no X branch
     pos = m.vit.pos_embed[0, 1:].reshape(8, 8, -1)  # drop the CLS position; search grid 8x8
     assert tok.shape == (1, 16 + 64, m.embed_dim)  # no CLS token
     tt = m.token_type.detach()
@@ -315,6 +317,25 @@ def test_lorat_input_embedding():
     torch.testing.assert_close(tok[0, :16], exp_z)  # template: top-left crop of the search pos grid
     torch.testing.assert_close(tok[0, 16:], pos.reshape(64, -1) + tt[2])
     assert fg[0].view(4, 4).nonzero().tolist() == [[2, 1], [3, 1]]
+
+
+@pytest.mark.parametrize("heads,depth", [("fused", 2), ("fused+unimodal", 2), ("fused", 0)])
+def test_template_embedded_once_gives_the_same_outputs(heads, depth):
+    """Online tracking embeds the template once (embed_template) and runs forward_search per frame:
+    the outputs must be the whole forward's, and features=False drops only the pooled features."""
+    m = tiny(heads=heads, x_branch={"depth": depth}).eval()
+    z, zx, x, xx, zb, mod = batch(m, ["thermal", "depth", "event"])
+    with torch.no_grad():
+        whole = m(z, zx, x, xx, zb, mod)
+        tz, tzx = m.embed_template(z, zx, zb)
+        split = m.forward_search(tz, tzx, x, xx, mod, features=False)
+    assert set(whole) - set(split) == {"feat_rgb", "feat_x"}
+    for k, v in split.items():
+        torch.testing.assert_close(v, whole[k], rtol=0, atol=0)
+    assert tz.shape == (3, 16, m.embed_dim) and (tzx is None) == (depth == 0)
+    if depth:
+        with pytest.raises(ValueError, match="zx and xx are required"):
+            m.forward_search(tz, None, x, xx, mod)
 
 
 # ---------------------------------------------------------------- loss

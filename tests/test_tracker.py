@@ -298,11 +298,32 @@ def test_speed_helpers_report_positive_fps(tmp_path):
     assert m["fps"] > 0 and m["fps"] == pytest.approx(1000 / m["ms"])
     e = measure_e2e_fps(FakeModel(bright_oracle), seq)
     assert e["frames"] == 4 and e["fps"] > 0
-    from unitrack.eval.runner import measure_e2e_paired
-
-    p = measure_e2e_paired(FakeModel(bright_oracle), seq)
-    assert p["frames"] == 3 and p["e2e_over_model"] == pytest.approx(p["model_seconds"] / p["e2e_seconds"])
     assert measure_model_fps(FakeModel(bright_oracle), warmup=1, iters=2, batch=3)["batch"] == 3
+
+
+def test_paired_speed_ratio_counts_decoding_but_not_track_restarts(tmp_path, monkeypatch):
+    """A 4 ms forward and a 4 ms decode per frame give e2e/model = 1/2; re-initialising the track
+    when the sequence wraps (frame 0 here takes 40 ms to load) is set-up and must not count."""
+    import time
+
+    import unitrack.eval.runner as runner
+
+    def slow_oracle(p, *args):
+        time.sleep(0.004)
+        return bright_oracle(p, *args)
+
+    real_load = runner.load_frame
+
+    def slow_load(seq, i):
+        time.sleep(0.04 if i == 0 else 0.004)
+        return real_load(seq, i)
+
+    monkeypatch.setattr(runner, "load_frame", slow_load)
+    seq = write_sequence(tmp_path, "s", 4)  # 3 tracked frames: every block of 5 restarts the track
+    p = runner.measure_e2e_paired(FakeModel(slow_oracle), seq, block=5, blocks=3)
+    assert p["frames"] == 15
+    assert 0.35 < p["e2e_over_model"] < 0.65 and 0.35 < p["e2e_over_per_frame"] < 0.65
+    assert 3.5 < p["model_ms"] < 7 and 7 < p["e2e_ms"] < 12
 
 
 def test_decode_ahead_keeps_order_reraises_at_the_failing_item_and_stops_when_closed(tmp_path):
@@ -444,3 +465,53 @@ def test_shared_lora_tracks_every_task_in_one_forward(tmp_path):
     t.init(states, [frame] * 3, [[20, 15, 10, 10]] * 3)
     t.step(states, [frame] * 3)
     assert m.calls == [["thermal", "depth", "event"]] and m.merges == 1
+
+
+def test_template_is_embedded_once_per_sequence_and_tracks_like_the_whole_forward(tmp_path, sequences):
+    """With a model that splits off `embed_template` the tracker embeds frame 0's template once per
+    sequence and runs `forward_search` per frame; the track equals a tracker that has only the whole
+    forward (the template re-embedded every frame)."""
+    lorat = pytest.importorskip("unitrack.model.lorat")
+    from unitrack.eval.runner import run_benchmark
+
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match="randomly initialised"):
+        model = lorat.LoRATTracker(
+            "vit_tiny_patch16_224", template_size=32, search_size=64, lora={"rank": 4, "alpha": 8},
+            x_branch={"depth": 1, "dim": 8}, backbone_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2,
+                                                              "patch_size": 8})
+    seqs = sequences[:3]
+    calls = {"embed": 0, "search": 0}
+
+    class Counting(lorat.LoRATTracker):
+        def embed_template(self, *a):
+            calls["embed"] += 1
+            return super().embed_template(*a)
+
+        def forward_search(self, *a, **k):
+            calls["search"] += 1
+            assert k.get("features") is False  # tracking never pays for the pooled features
+            return super().forward_search(*a, **k)
+
+    class WholeOnly(nn.Module):  # the model contract without the split: forward(z, zx, x, xx, z_box, m)
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+            for k in ("template_size", "search_size", "template_factor", "search_factor", "feat_size",
+                      "pixel_mean"):
+                setattr(self, k, getattr(m, k))
+
+        def merge(self, modality):
+            return WholeOnly(self.m.merge(modality))
+
+        def forward(self, *a):
+            return self.m(*a)
+
+    model.__class__ = Counting
+    run_benchmark(model, seqs, tmp_path / "split", batch_size=3, progress=False)
+    assert calls["embed"] == len(seqs)  # once per sequence, at init
+    assert calls["search"] == max(len(q) for q in seqs) - 1  # one batched call per step
+    model.__class__ = lorat.LoRATTracker
+    run_benchmark(WholeOnly(model), seqs, tmp_path / "whole", batch_size=3, progress=False)
+    for q in seqs:
+        assert (tmp_path / "split" / f"{q.name}.txt").read_text() == (tmp_path / "whole" / f"{q.name}.txt").read_text()

@@ -21,9 +21,20 @@ def crop_window(box_xywh, factor: float) -> tuple[float, float, float]:
     return x + w / 2.0, y + h / 2.0, side
 
 
+def crop_windows(boxes_xywh: np.ndarray, factor: float) -> np.ndarray:
+    """`crop_window` of a batch: (B,4) boxes -> (B,3) rows cx, cy, side, by the same float64 arithmetic."""
+    x, y, w, h = np.asarray(boxes_xywh, dtype=np.float64).T
+    p = (factor - 1.0) * (w + h) / 2.0
+    side = np.sqrt(np.maximum((w + p) * (h + p), 1.0))
+    return np.stack([x + w / 2.0, y + h / 2.0, side], axis=1)
+
+
 def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int,
-               pad: np.ndarray | tuple | None = None) -> np.ndarray:
-    """Resample the window (cx, cy, side) of `img` to out_size x out_size with one affine warp."""
+               pad: np.ndarray | tuple | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Resample the window (cx, cy, side) of `img` to out_size x out_size with one affine warp.
+
+    `out`: a contiguous (out_size, out_size, C) array of img's dtype to write into (a slot of a batch).
+    """
     s = out_size / side
     # Continuous coordinates (pixel i spans [i, i+1)) -> cv2's pixel-centre indices: + 0.5 (s - 1).
     h = 0.5 * (s - 1.0)
@@ -31,8 +42,11 @@ def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int
     if pad is None:
         pad = np.asarray(cv2.mean(img)[: img.shape[-1] if img.ndim == 3 else 1])  # 50x cheaper than ndarray.mean
     border = pad if isinstance(pad, tuple) else tuple(float(v) for v in np.atleast_1d(pad))
-    return cv2.warpAffine(img, m, (out_size, out_size), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    res = cv2.warpAffine(img, m, (out_size, out_size), dst=out, flags=cv2.INTER_LINEAR,
+                         borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+    if out is not None and res is not out and not np.shares_memory(res, out):
+        out[...] = res  # OpenCV allocated anew (dst not usable as is): still fill the caller's slot
+    return res
 
 
 def box_to_crop(box_xywh, cx: float, cy: float, side: float, out_size: int) -> np.ndarray:
@@ -42,11 +56,12 @@ def box_to_crop(box_xywh, cx: float, cy: float, side: float, out_size: int) -> n
     return np.array([(b[0] - cx) * s + out_size / 2.0, (b[1] - cy) * s + out_size / 2.0, b[2] * s, b[3] * s])
 
 
-def box_from_crop(box_xywh, cx: float, cy: float, side: float, out_size: int) -> np.ndarray:
-    """A crop box (pixels) back in frame coordinates."""
-    s = side / out_size
+def box_from_crop(box_xywh, cx, cy, side, out_size: int) -> np.ndarray:
+    """A crop box (pixels) back in frame coordinates; (..., 4) boxes with matching (...) windows."""
+    s = np.asarray(side, dtype=np.float64) / out_size
     b = np.asarray(box_xywh, dtype=np.float64)
-    return np.array([(b[0] - out_size / 2.0) * s + cx, (b[1] - out_size / 2.0) * s + cy, b[2] * s, b[3] * s])
+    return np.stack([(b[..., 0] - out_size / 2.0) * s + cx, (b[..., 1] - out_size / 2.0) * s + cy,
+                     b[..., 2] * s, b[..., 3] * s], axis=-1)
 
 
 def xywh_to_norm_xyxy(box_xywh, size: int) -> np.ndarray:
@@ -56,5 +71,6 @@ def xywh_to_norm_xyxy(box_xywh, size: int) -> np.ndarray:
 
 
 def norm_xyxy_to_xywh(box, size: int) -> np.ndarray:
+    """Normalised x1,y1,x2,y2 (the model's) to crop-pixel x,y,w,h; (..., 4) boxes."""
     b = np.asarray(box, dtype=np.float64) * float(size)
-    return np.array([b[0], b[1], b[2] - b[0], b[3] - b[1]])
+    return np.stack([b[..., 0], b[..., 1], b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]], axis=-1)

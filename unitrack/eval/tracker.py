@@ -24,6 +24,7 @@ from unitrack.data.crop import (
     box_to_crop,
     crop_image,
     crop_window,
+    crop_windows,
     norm_xyxy_to_xywh,
     xywh_to_norm_xyxy,
 )
@@ -47,6 +48,7 @@ class TrackState:
     z: torch.Tensor | None = None  # (3,T,T) float32 template RGB crop in [0,1], on the tracker's device
     zx: torch.Tensor | None = None
     z_box: torch.Tensor | None = None  # (4,) normalised xyxy of the target in the template crop
+    tokens: tuple | None = None  # the model's embedded template tokens (nz, C) for RGB and X, made at init
     window: tuple[float, float, float] = (0.0, 0.0, 0.0)  # last search window (cx, cy, side)
     rng: np.random.Generator | None = field(default=None, repr=False)
 
@@ -58,22 +60,26 @@ def hann2d(n: int) -> np.ndarray:
 
 
 def clamp_size(box, min_size: float) -> np.ndarray:
-    """Enlarge w,h to >= min_size around the same centre, so a collapsed box still gets a usable crop."""
-    x, y, w, h = (float(v) for v in box)
-    cx, cy = x + w / 2.0, y + h / 2.0
-    w, h = max(w, min_size), max(h, min_size)
-    return np.array([cx - w / 2.0, cy - h / 2.0, w, h])
+    """Enlarge w,h to >= min_size around the same centre, so a collapsed box still gets a usable crop.
+
+    (..., 4) boxes x,y,w,h."""
+    b = np.asarray(box, dtype=np.float64)
+    cx, cy = b[..., 0] + b[..., 2] / 2.0, b[..., 1] + b[..., 3] / 2.0
+    w, h = np.maximum(b[..., 2], min_size), np.maximum(b[..., 3], min_size)
+    return np.stack([cx - w / 2.0, cy - h / 2.0, w, h], axis=-1)
 
 
-def clip_box(box, width: int, height: int) -> np.ndarray:
-    """Clip x,y,w,h to the image, keeping at least 1 px of width and height inside it."""
-    x1, y1, w, h = (float(v) for v in box)
-    x2, y2 = x1 + w, y1 + h
-    x1 = min(max(x1, 0.0), width - 1.0)
-    y1 = min(max(y1, 0.0), height - 1.0)
-    x2 = max(min(x2, float(width)), x1 + 1.0)
-    y2 = max(min(y2, float(height)), y1 + 1.0)
-    return np.array([x1, y1, x2 - x1, y2 - y1])
+def clip_box(box, width, height) -> np.ndarray:
+    """Clip x,y,w,h to the image, keeping at least 1 px of width and height inside it.
+
+    (..., 4) boxes; width and height broadcast against the leading dims (one image size per box)."""
+    b = np.asarray(box, dtype=np.float64)
+    width, height = np.asarray(width, dtype=np.float64), np.asarray(height, dtype=np.float64)
+    x1 = np.minimum(np.maximum(b[..., 0], 0.0), width - 1.0)
+    y1 = np.minimum(np.maximum(b[..., 1], 0.0), height - 1.0)
+    x2 = np.maximum(np.minimum(b[..., 0] + b[..., 2], width), x1 + 1.0)
+    y2 = np.maximum(np.minimum(b[..., 1] + b[..., 3], height), y1 + 1.0)
+    return np.stack([x1, y1, x2 - x1, y2 - y1], axis=-1)
 
 
 def combine_heads_local(logits: dict[str, torch.Tensor], temperatures: dict[str, float]) -> torch.Tensor:
@@ -131,11 +137,11 @@ class OnlineTracker:
         self.amp = amp and self.device.type == "cuda"
         self.T, self.S = int(model.template_size), int(model.search_size)
         self.template_factor, self.search_factor = float(model.template_factor), float(model.search_factor)
-        self.hann = torch.as_tensor(hann2d(int(model.feat_size)), dtype=torch.float32, device=self.device)
-        self.hann_weighted = self.window_weight * self.hann
+        self.hann_weighted = (self.window_weight * hann2d(int(model.feat_size))).astype(np.float32)
         mean = getattr(model, "pixel_mean", None)  # the model's normalisation mean, (1,3,1,1) buffer
         mean = IMAGENET_MEAN if mean is None else torch.as_tensor(mean).detach().cpu().reshape(-1)[:3]
         self.fill = np.asarray(mean, dtype=np.float32)
+        self.fill_t = torch.as_tensor(self.fill, device=self.device).view(3, 1, 1)
         self._merged: dict[str, torch.nn.Module] = {}
 
     # -- model -----------------------------------------------------------------------------------
@@ -153,21 +159,40 @@ class OnlineTracker:
         return self._merged[key]
 
     # -- crops -----------------------------------------------------------------------------------
-    def _prepare(self, st: TrackState, rgb: np.ndarray, x: np.ndarray, cx: float, cy: float, side: float,
-                 size: int) -> tuple[np.ndarray, np.ndarray]:
-        """RGB and X crops as (3,size,size) float32 in [0,1], with the robustness perturbations applied."""
-        # cv2.mean: the padding colour (frame mean) is ~10x cheaper than numpy's on full-size frames
-        a = crop_image(rgb, cx, cy, side, size, pad=cv2.mean(rgb)[:3]).astype(np.float32)
-        b = crop_image(x, cx, cy, side, size, pad=cv2.mean(x)[:3]).astype(np.float32)
-        a /= 255.0
-        b /= 255.0
+    @staticmethod
+    def _pad(img: np.ndarray, cx: float, cy: float, side: float) -> tuple:
+        """The crop's padding colour (the frame mean), computed only when the window leaves the frame."""
+        h, w = img.shape[:2]
+        r = side / 2.0
+        if cx - r >= 1.0 and cy - r >= 1.0 and cx + r <= w - 1.0 and cy + r <= h - 1.0:
+            return (0.0, 0.0, 0.0)  # bilinear taps all inside: the border value is never read
+        return cv2.mean(img)[:3]  # ~10x cheaper than numpy's mean on a full-size frame
+
+    def _crops(self, states: list[TrackState], frames: list[tuple[np.ndarray, np.ndarray]],
+               windows: list[tuple[float, float, float]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """RGB and X crops of every sequence as (B,3,size,size) float tensors in [0,1] on the device.
+
+        Crops are warped as uint8 straight into one batch buffer and converted to floats in one pass
+        (on a GPU after the copy: 4x fewer bytes over the bus); then the robustness perturbations.
+        """
+        buf = np.empty((2, len(states), size, size, 3), np.uint8)
+        for i, ((rgb, x), (cx, cy, side)) in enumerate(zip(frames, windows)):
+            crop_image(rgb, cx, cy, side, size, pad=self._pad(rgb, cx, cy, side), out=buf[0, i])
+            crop_image(x, cx, cy, side, size, pad=self._pad(x, cx, cy, side), out=buf[1, i])
+        if self.device.type == "cpu":  # numpy converts a small batch in one pass, 2-3x faster than torch ops
+            t = torch.from_numpy(buf.transpose(0, 1, 4, 2, 3).astype(np.float32) / np.float32(255.0))
+        else:  # uint8 over the bus, converted on the device
+            t = torch.from_numpy(buf).to(self.device).permute(0, 1, 4, 2, 3).float().div_(255.0).contiguous()
+        a, b = t[0], t[1]
         if self.drop_modality == "rgb":
-            a[:] = self.fill
+            a[:] = self.fill_t
         if self.drop_modality == "x":
-            b[:] = self.fill
-        elif self.x_noise > 0:
-            b = np.clip(b + st.rng.normal(0.0, self.x_noise, b.shape).astype(np.float32), 0.0, 1.0)
-        return a.transpose(2, 0, 1), b.transpose(2, 0, 1)
+            b[:] = self.fill_t
+        elif self.x_noise > 0:  # per-sequence streams: the noise does not depend on the batching
+            noise = np.stack([st.rng.normal(0.0, self.x_noise, (size, size, 3)).astype(np.float32)
+                              for st in states])
+            b = (b + torch.from_numpy(noise).to(self.device).permute(0, 3, 1, 2)).clamp_(0.0, 1.0)
+        return a, b
 
     # -- tracking --------------------------------------------------------------------------------
     def init(self, states: list[TrackState], frames0: list[tuple[np.ndarray, np.ndarray]],
@@ -182,28 +207,45 @@ class OnlineTracker:
             st.rng = np.random.default_rng([self.seed, zlib.crc32(st.key.encode())])
             st.image_size = rgb.shape[:2]
             cx, cy, side = crop_window(box, self.template_factor)
-            # the template never changes: converted to device tensors once, not stacked every frame
-            st.z, st.zx = (torch.from_numpy(np.ascontiguousarray(c)).to(self.device)
-                           for c in self._prepare(st, rgb, x, cx, cy, side, self.T))
+            z, zx = self._crops([st], [(rgb, x)], [(cx, cy, side)], self.T)  # never changes: made once
+            st.z, st.zx = z[0], zx[0]
             zb = xywh_to_norm_xyxy(box_to_crop(box, cx, cy, side, self.T), self.T)
             st.z_box = torch.from_numpy(np.clip(zb, 0.0, 1.0).astype(np.float32)).to(self.device)
+            st.tokens = self._embed_template(st)
             st.box, st.frame = box.copy(), 0
             out[i] = box
         return out, np.ones(len(states))
 
-    def _forward(self, modality: str, states: list[TrackState], search: list) -> dict[str, torch.Tensor]:
-        dev = self.device
+    def _embed_template(self, st: TrackState) -> tuple | None:
+        """The template tokens of a model that splits them off (LoRAT's `embed_template`), else None."""
+        net = self.merged(st.modality)
+        if not hasattr(net, "embed_template"):
+            return None
+        with torch.inference_mode(), self._autocast():
+            tz, tzx = net.embed_template(st.z[None], st.zx[None], st.z_box[None])
+        return tz[0], None if tzx is None else tzx[0]
+
+    def _autocast(self):
+        # entered only with AMP: even disabled, autocast's context costs a few % of a tiny model's frame
+        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+
+    def _forward(self, modality: str, states: list[TrackState], x: torch.Tensor, xx: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
         one = len(states) == 1  # batch 1 (the usual single-sequence case): views, no copies
         batch = (lambda ts: ts[0][None]) if one else torch.stack  # noqa: E731
-        z, zx, z_box = batch([s.z for s in states]), batch([s.zx for s in states]), batch([s.z_box for s in states])
-        x, xx = (torch.from_numpy(np.stack(arrs)).to(dev) for arrs in zip(*search))
-        # autocast is entered only with AMP: even disabled, its context costs a few % of a tiny model's frame
-        amp = torch.autocast(dev.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
-        with torch.inference_mode(), amp:
-            out = self.merged(modality)(z, zx, x, xx, z_box, [s.modality for s in states])
+        net = self.merged(modality)
+        tags = [s.modality for s in states]
+        with torch.inference_mode(), self._autocast():
+            if states[0].tokens is not None:  # template embedded once at init: blocks + heads only
+                tz = batch([s.tokens[0] for s in states])
+                tzx = None if states[0].tokens[1] is None else batch([s.tokens[1] for s in states])
+                out = net.forward_search(tz, tzx, x, xx, tags, features=False)
+            else:
+                z, zx, z_box = (batch([getattr(s, k) for s in states]) for k in ("z", "zx", "z_box"))
+                out = net(z, zx, x, xx, z_box, tags)
         return {k: v.float() for k, v in out.items() if isinstance(v, torch.Tensor)}
 
-    def _locate(self, out: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _locate(self, out: dict[str, torch.Tensor]) -> tuple[np.ndarray, np.ndarray]:
         """Per sample: chosen box (normalised xyxy in the search crop) and its un-windowed confidence.
 
         With SAMM (and at least two heads returned) the token is chosen on the combined map and the box
@@ -211,8 +253,8 @@ class OnlineTracker:
         for that sample: the most trusted head also regresses. Its sigmoid is the reported confidence.
         A dropped modality is NOT removed from the sum: SAMM's confidences are meant to down-weight it.
         """
-        heads = [m for m, (s, b) in SAMM_HEADS.items() if s in out and b in out]
-        if self.samm is not None and len(heads) > 1:
+        heads = [m for m, (s, b) in SAMM_HEADS.items() if s in out and b in out] if self.samm is not None else []
+        if len(heads) > 1:
             temps = {m: float(self.samm["temperatures"].get(m, 1.0)) for m in heads}
             logits = {m: out[SAMM_HEADS[m][0]] for m in heads}
             score = _combine(logits, temps)
@@ -221,30 +263,32 @@ class OnlineTracker:
             boxes = boxes[torch.arange(len(score), device=score.device), conf_m.argmax(1)]
         else:
             score, boxes = out["score"], out["box"]
-        prob = score.sigmoid()
-        idx = torch.add(self.hann_weighted, prob, alpha=1.0 - self.window_weight).argmax(-1, keepdim=True)
-        return boxes.gather(1, idx[..., None].expand(-1, 1, 4))[:, 0], prob.gather(1, idx)[:, 0]
+        # the pick runs in numpy on the host, where its result is needed: one copy, no small device ops
+        prob = score.sigmoid().cpu().numpy()
+        boxes = boxes.cpu().numpy()
+        idx = (self.hann_weighted + np.float32(1.0 - self.window_weight) * prob).argmax(-1)
+        rows = np.arange(len(idx))
+        return boxes[rows, idx].astype(np.float64), prob[rows, idx].astype(np.float64)
 
     def step(self, states: list[TrackState], frames: list[tuple[np.ndarray, np.ndarray]]
              ) -> tuple[np.ndarray, np.ndarray]:
         """Track one new frame of every given sequence; returns boxes (B,4) x,y,w,h and confidences (B,)."""
-        search = []
-        for st, (rgb, x) in zip(states, frames):
-            st.window = crop_window(clamp_size(st.box, self.min_size), self.search_factor)
-            search.append(self._prepare(st, rgb, x, *st.window, self.S))
+        windows = crop_windows(clamp_size(np.stack([st.box for st in states]), self.min_size), self.search_factor)
+        for st, w in zip(states, windows.tolist()):
+            st.window = tuple(w)
+        x, xx = self._crops(states, frames, [st.window for st in states], self.S)
         groups: dict[str, list[int]] = {}
         for i, st in enumerate(states):
             groups.setdefault(self.expert_key(st.modality), []).append(i)
         norm = np.zeros((len(states), 4))
         conf = np.zeros(len(states))
         for idx in groups.values():
-            box, c = self._locate(self._forward(states[idx[0]].modality, [states[i] for i in idx],
-                                                [search[i] for i in idx]))
-            norm[idx], conf[idx] = box.cpu().double().numpy(), c.cpu().double().numpy()
-        boxes = np.zeros((len(states), 4))
-        for i, (st, (rgb, _)) in enumerate(zip(states, frames)):
-            b = box_from_crop(norm_xyxy_to_xywh(norm[i], self.S), *st.window, self.S)
-            st.box = clip_box(b, rgb.shape[1], rgb.shape[0])
-            st.image_size, st.frame = rgb.shape[:2], st.frame + 1
-            boxes[i] = st.box
+            sel = idx if len(idx) < len(states) else slice(None)
+            out = self._forward(states[idx[0]].modality, [states[i] for i in idx], x[sel], xx[sel])
+            norm[idx], conf[idx] = self._locate(out)
+        sizes = np.array([rgb.shape[:2] for rgb, _ in frames], dtype=np.float64)  # (B, 2) H, W
+        boxes = box_from_crop(norm_xyxy_to_xywh(norm, self.S), windows[:, 0], windows[:, 1], windows[:, 2], self.S)
+        boxes = clip_box(boxes, sizes[:, 1], sizes[:, 0])
+        for st, b, (rgb, _) in zip(states, boxes, frames):
+            st.box, st.image_size, st.frame = b, rgb.shape[:2], st.frame + 1
         return boxes, conf

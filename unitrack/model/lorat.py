@@ -216,12 +216,14 @@ class LoRATTracker(nn.Module):
         img = (img - self.pixel_mean.to(img.dtype)) / self.pixel_std.to(img.dtype)
         return patch_embed(img)
 
-    def _tokens(self, z, x, type_z, patch_embed) -> torch.Tensor:
-        pos = self._pos_grid()
+    def _template_tokens(self, z: torch.Tensor, type_z: torch.Tensor, patch_embed: nn.Module) -> torch.Tensor:
         t = self.template_feat_size
-        tz = self._embed(z, patch_embed) + pos[:, :t, :t].flatten(1, 2) + type_z
-        tx = self._embed(x, patch_embed) + pos.flatten(1, 2) + self.token_type[2]
-        return self.vit.norm_pre(torch.cat([tz, tx], dim=1))
+        tz = self._embed(z, patch_embed) + self._pos_grid()[:, :t, :t].flatten(1, 2) + type_z
+        return self.vit.norm_pre(tz)  # a per-token norm: applying it per part equals applying it to the concat
+
+    def _search_tokens(self, x: torch.Tensor, patch_embed: nn.Module) -> torch.Tensor:
+        tx = self._embed(x, patch_embed) + self._pos_grid().flatten(1, 2) + self.token_type[2]
+        return self.vit.norm_pre(tx)
 
     def _blocks(self, h: torch.Tensor, u: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Run the blocks; returns (final tokens, pre-fusion RGB tokens, X tokens), all before the norm."""
@@ -247,15 +249,49 @@ class LoRATTracker(nn.Module):
         xx: torch.Tensor | None,
         z_box: torch.Tensor,
         modality: Sequence[str] | torch.Tensor,
+        features: bool = True,
     ) -> dict[str, torch.Tensor]:
-        b = z.shape[0]
-        if self.xbranch is not None and (zx is None or xx is None):
-            raise ValueError("this model has an X branch (x_branch.depth > 0): zx and xx are required")
-        idx = self._modality_index(modality, b, z.device)
+        tz, tzx = self.embed_template(z, zx, z_box)
+        return self.forward_search(tz, tzx, x, xx, modality, features=features)
+
+    def embed_template(
+        self, z: torch.Tensor, zx: torch.Tensor | None, z_box: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Template tokens (B, nz, C) of the RGB and X streams: patch embedding + position + token type.
+
+        They depend on the template crop and box only (LoRA sits in the blocks, after them), so online
+        tracking embeds the frame-0 template once and passes these to `forward_search` every frame, as
+        LoRAT's tracker does: the template half of the input embedding is not recomputed per frame.
+        """
+        if self.xbranch is not None and zx is None:
+            raise ValueError("this model has an X branch (x_branch.depth > 0): zx is required")
         fg = box_cell_mask(z_box, self.template_feat_size, self.template_feat_size)
         type_z = self.token_type[fg.long()]  # (B, nz, C): bg / fg
-        h = self._tokens(z, x, type_z, self.vit.patch_embed)
-        u = self._tokens(zx, xx, type_z, self.xbranch.patch_embed) if self.xbranch is not None else None
+        tz = self._template_tokens(z, type_z, self.vit.patch_embed)
+        tzx = self._template_tokens(zx, type_z, self.xbranch.patch_embed) if self.xbranch is not None else None
+        return tz, tzx
+
+    def forward_search(
+        self,
+        tz: torch.Tensor,
+        tzx: torch.Tensor | None,
+        x: torch.Tensor,
+        xx: torch.Tensor | None,
+        modality: Sequence[str] | torch.Tensor,
+        features: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """The blocks and heads on embedded template tokens (`embed_template`) and new search crops.
+
+        ``features=False`` skips the pooled ``feat_rgb``/``feat_x`` outputs (two norms and means that
+        only the continual-learning losses read); tracking asks for scores and boxes alone.
+        """
+        b = x.shape[0]
+        if self.xbranch is not None and (tzx is None or xx is None):
+            raise ValueError("this model has an X branch (x_branch.depth > 0): zx and xx are required")
+        idx = self._modality_index(modality, b, x.device)
+        h = torch.cat([tz, self._search_tokens(x, self.vit.patch_embed)], dim=1)
+        u = torch.cat([tzx, self._search_tokens(xx, self.xbranch.patch_embed)], dim=1) \
+            if self.xbranch is not None else None
 
         if self.uses_lora and self.experts != "shared":
             outs, order = [], []
@@ -270,17 +306,18 @@ class LoRATTracker(nn.Module):
 
         nz = self.template_feat_size**2
         search = self.vit.norm(h)[:, nz:]
-        search_rgb = self.vit.norm(pre[:, nz:]) if self.x_depth else search
         score, box = self.head(search)
-        out = {"score": score, "box": box, "feat_rgb": search_rgb.mean(1)}
-        if u is not None:
-            search_x = self.xbranch.norm(u[:, nz:])
-            out["feat_x"] = search_x.mean(1)
-        else:
-            out["feat_x"] = out["feat_rgb"]
-        if self.head_rgb is not None:
-            out["score_rgb"], out["box_rgb"] = self.head_rgb(search_rgb)
-            out["score_x"], out["box_x"] = self.head_x(search_x)
+        out = {"score": score, "box": box}
+        unimodal = self.head_rgb is not None
+        if features or unimodal:
+            search_rgb = self.vit.norm(pre[:, nz:]) if self.x_depth else search
+            search_x = self.xbranch.norm(u[:, nz:]) if u is not None else search_rgb
+            if features:
+                out["feat_rgb"] = search_rgb.mean(1)
+                out["feat_x"] = search_x.mean(1) if u is not None else out["feat_rgb"]
+            if unimodal:
+                out["score_rgb"], out["box_rgb"] = self.head_rgb(search_rgb)
+                out["score_x"], out["box_x"] = self.head_x(search_x)
         return out
 
     # ------------------------------------------------------------------ inference

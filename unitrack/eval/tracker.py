@@ -1,9 +1,11 @@
 """Online LoRAT tracking of many sequences at once.
 
-The template is cropped from frame 0 only and never updated. Every later frame is searched in a
-context crop (search factor) around the last box; the score map is blended with a Hann window so that
-large jumps need strong evidence, the best token's box is mapped back to the frame, and the reported
-confidence is the raw sigmoid score of that token (no window), which long-term protocols threshold.
+The template is cropped from frame 0 only and never updated; a model that offers `embed_template`
+(LoRAT) has it embedded once at init, and every frame runs only `forward_search` on it. Every later
+frame is searched in a context crop (search factor) around the last box; the score map is blended
+with a Hann window so that large jumps need strong evidence, the best token's box is mapped back to
+the frame, and the reported confidence is the raw sigmoid score of that token (no window), which
+long-term protocols threshold.
 
 Sequences of different X modalities can share one `step`: they are grouped by modality and each group
 runs through that modality's merged model (LoRA folded into the weights, so no adapter overhead).

@@ -1,7 +1,7 @@
 """SiamFC-style context crops and the box transforms between frame and crop coordinates.
 
 A crop is a square window of side sqrt((w + p)(h + p)), p = (f - 1)(w + h) / 2, centred on the box and
-resized to `out_size`; pixels outside the frame are padded with the frame's per-channel mean.
+resized to `out_size`; pixels outside the frame are padded with the frame's per-channel mean (`frame_pad`).
 Boxes here are x,y,w,h in pixels unless a name says `xyxy` or `norm`.
 """
 
@@ -29,6 +29,17 @@ def crop_windows(boxes_xywh: np.ndarray, factor: float) -> np.ndarray:
     return np.stack([x + w / 2.0, y + h / 2.0, side], axis=1)
 
 
+def frame_pad(img: np.ndarray, cx: float, cy: float, side: float) -> tuple:
+    """The padding colour of a crop: the frame's per-channel mean, computed only when the window
+    leaves the frame (otherwise every bilinear tap lies inside and the border value is never read)."""
+    h, w = img.shape[:2]
+    channels = img.shape[-1] if img.ndim == 3 else 1
+    r = side / 2.0
+    if cx - r >= 1.0 and cy - r >= 1.0 and cx + r <= w - 1.0 and cy + r <= h - 1.0:
+        return (0.0,) * channels
+    return tuple(cv2.mean(img)[:channels])  # 50x cheaper than ndarray.mean on a full frame
+
+
 def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int,
                pad: np.ndarray | tuple | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Resample the window (cx, cy, side) of `img` to out_size x out_size with one affine warp.
@@ -40,7 +51,7 @@ def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int
     h = 0.5 * (s - 1.0)
     m = np.array([[s, 0.0, out_size / 2.0 - s * cx + h], [0.0, s, out_size / 2.0 - s * cy + h]], dtype=np.float64)
     if pad is None:
-        pad = np.asarray(cv2.mean(img)[: img.shape[-1] if img.ndim == 3 else 1])  # 50x cheaper than ndarray.mean
+        pad = frame_pad(img, cx, cy, side)
     border = pad if isinstance(pad, tuple) else tuple(float(v) for v in np.atleast_1d(pad))
     res = cv2.warpAffine(img, m, (out_size, out_size), dst=out, flags=cv2.INTER_LINEAR,
                          borderMode=cv2.BORDER_CONSTANT, borderValue=border)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import warnings
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 
@@ -211,9 +210,7 @@ class PairDataset(torch.utils.data.Dataset):
 
 
 def _crop(img: np.ndarray, window: tuple[float, float, float], size: int) -> np.ndarray:
-    # cv2.mean is far cheaper than numpy's mean on a full frame; same padding value crop_image would use.
-    pad = np.asarray(cv2.mean(img)[:3])
-    return crop_image(img, *window, size, pad=pad)
+    return crop_image(img, *window, size)  # padded with the frame mean (crop.frame_pad)
 
 
 def _norm_box(box_xywh, window: tuple[float, float, float], size: int) -> np.ndarray:

@@ -388,16 +388,17 @@ def measure_e2e_paired(model, sequence: Sequence, tracker_kwargs: dict | None = 
         raise ResultsError(sequence.uid, "speed needs a sequence of at least 2 frames")
     _track_one(tracker, sequence, min(2, len(sequence)))  # warm-up: merge weights, first kernels
     st, nxt = TrackState(sequence.x_modality, key=sequence.uid), len(sequence)
+    skipped = 0.0  # seconds of track restarts inside the current block, taken off its time
 
     def tracked_block() -> None:
-        nonlocal st, nxt
+        nonlocal st, nxt, skipped
         for _ in range(block):
             if nxt >= len(sequence):  # (re)start the track: init is set-up, not timed per frame
                 sync()
                 t = time.perf_counter()
                 st = TrackState(sequence.x_modality, key=sequence.uid)
                 tracker.init([st], [load_frame(sequence, 0)], [_init_box(sequence)])
-                nxt, skipped[0] = 1, skipped[0] + time.perf_counter() - t
+                nxt, skipped = 1, skipped + time.perf_counter() - t
             tracker.step([st], [load_frame(sequence, nxt)])
             nxt += 1
         sync()
@@ -407,16 +408,15 @@ def measure_e2e_paired(model, sequence: Sequence, tracker_kwargs: dict | None = 
             f()
         sync()
 
-    skipped = [0.0]
     tracked_block()
     times = []  # per round: seconds of (protocol, per-frame, e2e) blocks
     for _ in range(blocks):
         row = []
         for run in (lambda: model_block(fwds[0]), lambda: model_block(fwds[1]), tracked_block):
-            skipped[0] = 0.0
+            skipped = 0.0
             t0 = time.perf_counter()
             run()
-            row.append(time.perf_counter() - t0 - skipped[0])
+            row.append(time.perf_counter() - t0 - skipped)
         times.append(row)
     tm, tf, te = (np.array(c) / block for c in zip(*times))
     return {"frames": block * blocks, "block": block, "model_ms": 1e3 * float(np.median(tm)),

@@ -17,7 +17,6 @@ import contextlib
 import zlib
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 
@@ -161,15 +160,6 @@ class OnlineTracker:
         return self._merged[key]
 
     # -- crops -----------------------------------------------------------------------------------
-    @staticmethod
-    def _pad(img: np.ndarray, cx: float, cy: float, side: float) -> tuple:
-        """The crop's padding colour (the frame mean), computed only when the window leaves the frame."""
-        h, w = img.shape[:2]
-        r = side / 2.0
-        if cx - r >= 1.0 and cy - r >= 1.0 and cx + r <= w - 1.0 and cy + r <= h - 1.0:
-            return (0.0, 0.0, 0.0)  # bilinear taps all inside: the border value is never read
-        return cv2.mean(img)[:3]  # ~10x cheaper than numpy's mean on a full-size frame
-
     def _crops(self, states: list[TrackState], frames: list[tuple[np.ndarray, np.ndarray]],
                windows: list[tuple[float, float, float]], size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """RGB and X crops of every sequence as (B,3,size,size) float tensors in [0,1] on the device.
@@ -179,8 +169,8 @@ class OnlineTracker:
         """
         buf = np.empty((2, len(states), size, size, 3), np.uint8)
         for i, ((rgb, x), (cx, cy, side)) in enumerate(zip(frames, windows)):
-            crop_image(rgb, cx, cy, side, size, pad=self._pad(rgb, cx, cy, side), out=buf[0, i])
-            crop_image(x, cx, cy, side, size, pad=self._pad(x, cx, cy, side), out=buf[1, i])
+            crop_image(rgb, cx, cy, side, size, out=buf[0, i])  # padded with the frame mean (frame_pad)
+            crop_image(x, cx, cy, side, size, out=buf[1, i])
         if self.device.type == "cpu":  # numpy converts a small batch in one pass, 2-3x faster than torch ops
             t = torch.from_numpy(buf.transpose(0, 1, 4, 2, 3).astype(np.float32) / np.float32(255.0))
         else:  # uint8 over the bus, converted on the device
@@ -278,7 +268,7 @@ class OnlineTracker:
         windows = crop_windows(clamp_size(np.stack([st.box for st in states]), self.min_size), self.search_factor)
         for st, w in zip(states, windows.tolist()):
             st.window = tuple(w)
-        x, xx = self._crops(states, frames, [st.window for st in states], self.S)
+        x, xx = self._crops(states, frames, windows.tolist(), self.S)
         groups: dict[str, list[int]] = {}
         for i, st in enumerate(states):
             groups.setdefault(self.expert_key(st.modality), []).append(i)

@@ -7,22 +7,20 @@ Boxes here are x,y,w,h in pixels unless a name says `xyxy` or `norm`.
 
 from __future__ import annotations
 
-import math
-
 import cv2
 import numpy as np
 
 
 def crop_window(box_xywh, factor: float) -> tuple[float, float, float]:
     """Centre and side of the context window around a box (side >= 1 px)."""
-    x, y, w, h = (float(v) for v in box_xywh)
-    p = (factor - 1.0) * (w + h) / 2.0
-    side = math.sqrt(max((w + p) * (h + p), 1.0))
-    return x + w / 2.0, y + h / 2.0, side
+    cx, cy, side = crop_windows(np.reshape(np.asarray(box_xywh, dtype=np.float64), (1, 4)), factor)[0]
+    return float(cx), float(cy), float(side)
 
 
 def crop_windows(boxes_xywh: np.ndarray, factor: float) -> np.ndarray:
-    """`crop_window` of a batch: (B,4) boxes -> (B,3) rows cx, cy, side, by the same float64 arithmetic."""
+    """Context windows of a batch: (B,4) boxes x,y,w,h -> (B,3) rows cx, cy, side (side >= 1 px).
+
+    Side = sqrt((w + p)(h + p)), p = (factor - 1)(w + h) / 2 (SiamFC's context)."""
     x, y, w, h = np.asarray(boxes_xywh, dtype=np.float64).T
     p = (factor - 1.0) * (w + h) / 2.0
     side = np.sqrt(np.maximum((w + p) * (h + p), 1.0))

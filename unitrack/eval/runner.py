@@ -9,7 +9,6 @@ Also here: the speed measurements trackers report (model-only FPS and end-to-end
 
 from __future__ import annotations
 
-import contextlib
 import queue
 import threading
 import time
@@ -25,7 +24,7 @@ import torch
 
 from unitrack.data.sequence import Sequence, load_frame
 from unitrack.errors import ResultsError, UnitrackError
-from unitrack.eval.tracker import OnlineTracker, TrackState, resolve_device
+from unitrack.eval.tracker import OnlineTracker, TrackState, amp_autocast, resolve_device
 
 #: Frames decoded ahead of the one being tracked, per active sequence.
 PREFETCH = 3
@@ -319,19 +318,16 @@ def _model_forward(model, modality: str, device, amp: bool, batch: int, per_fram
     x, xx = torch.rand(batch, 3, S, S, generator=g).to(dev), torch.rand(batch, 3, S, S, generator=g).to(dev)
     z_box = torch.tensor([[0.25, 0.25, 0.75, 0.75]] * batch, device=dev)
     tags = [modality] * batch
-    # like the tracker, autocast only with AMP: a disabled autocast context still costs a tiny model a few %
-    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if amp and dev.type == "cuda" \
-        else contextlib.nullcontext
     if per_frame and hasattr(net, "forward_search"):
-        with torch.inference_mode(), autocast():
+        with torch.inference_mode(), amp_autocast(dev, amp):
             tz, tzx = net.embed_template(z, zx, z_box)
 
         def fwd():
-            with torch.inference_mode(), autocast():
+            with torch.inference_mode(), amp_autocast(dev, amp):
                 return net.forward_search(tz, tzx, x, xx, tags, features=False)
     else:
         def fwd():
-            with torch.inference_mode(), autocast():
+            with torch.inference_mode(), amp_autocast(dev, amp):
                 return net(z, zx, x, xx, z_box, tags)
 
     return fwd

@@ -101,6 +101,13 @@ def _combine(logits: dict[str, torch.Tensor], temperatures: dict[str, float]) ->
     return z[0] if isinstance(z, tuple) else z
 
 
+def amp_autocast(device: torch.device, amp: bool):
+    """bf16 autocast on CUDA with AMP, else no context at all: even a disabled autocast context costs a
+    tiny model a few % of its frame, so the tracker and the model-only timing both skip it alike."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp and device.type == "cuda" \
+        else contextlib.nullcontext()
+
+
 def resolve_device(device: str | torch.device) -> torch.device:
     """'auto' means the GPU when there is one."""
     if str(device) == "auto":
@@ -218,8 +225,7 @@ class OnlineTracker:
         return tz[0], None if tzx is None else tzx[0]
 
     def _autocast(self):
-        # entered only with AMP: even disabled, autocast's context costs a few % of a tiny model's frame
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.amp else contextlib.nullcontext()
+        return amp_autocast(self.device, self.amp)
 
     def _forward(self, modality: str, states: list[TrackState], x: torch.Tensor, xx: torch.Tensor
                  ) -> dict[str, torch.Tensor]:
@@ -266,9 +272,10 @@ class OnlineTracker:
              ) -> tuple[np.ndarray, np.ndarray]:
         """Track one new frame of every given sequence; returns boxes (B,4) x,y,w,h and confidences (B,)."""
         windows = crop_windows(clamp_size(np.stack([st.box for st in states]), self.min_size), self.search_factor)
-        for st, w in zip(states, windows.tolist()):
+        rows = windows.tolist()
+        for st, w in zip(states, rows):
             st.window = tuple(w)
-        x, xx = self._crops(states, frames, windows.tolist(), self.S)
+        x, xx = self._crops(states, frames, rows, self.S)
         groups: dict[str, list[int]] = {}
         for i, st in enumerate(states):
             groups.setdefault(self.expert_key(st.modality), []).append(i)

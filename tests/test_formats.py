@@ -329,3 +329,38 @@ def test_depth_rendering_equals_the_clipped_jet_recipe_bit_for_bit():
         got = render_depth(raw)
         assert got.dtype == np.uint8 and got.shape == (*raw.shape, 3)
         np.testing.assert_array_equal(got, recipe(raw))
+
+
+# --------------------------------------------------------------------------------------------- GOT-10k
+def test_got10k_splits_absence_cover_and_first_frame_test_gt(tmp_path):
+    from unitrack.data.sequence import load_frame
+
+    root = tmp_path / "GOT10k"
+    names = [f"{i:08d}.jpg" for i in range(1, 5)]
+    tr = root / "train" / "GOT-10k_Train_000001"
+    frames(tr, names)
+    text(tr / "groundtruth.txt", rows((1, 2, 3, 4), (1, 2, 3, 4), (5, 6, 7, 8), (5, 6, 7, 8)))
+    text(tr / "absence.label", "0\n1\n0\n0\n")
+    text(tr / "cover.label", "8\n0\n0\n3\n")
+    text(root / "train" / "list.txt", "GOT-10k_Train_000001\n")
+    te = root / "test" / "GOT-10k_Test_000001"
+    frames(te, names)
+    text(te / "groundtruth.txt", rows((1, 2, 3, 4)))
+    text(root / "test" / "list.txt", "GOT-10k_Test_000001\n")
+    (s,) = load_dataset("got10k", root, "train")
+    assert (s.task, s.dataset, s.x_modality, len(s)) == ("rgb", "got10k", "none", 4)
+    assert s.visible.tolist() == [True, False, False, True]  # absent, then covered (cover 0)
+    rgb, x = load_frame(s, 0)
+    assert x is rgb  # RGB-only: decoded once, RGB stands in for X
+    (t,) = load_dataset("got10k", root, "test")
+    assert t.visible.tolist() == [True, False, False, False]
+    assert len(load_dataset("got10k", root)) == 2
+    with pytest.raises(DatasetError, match="no GOT-10k sequences"):
+        load_dataset("got10k", (tmp_path / "empty").mkdir() or tmp_path / "empty")
+    with pytest.raises(ConfigError, match="split"):
+        load_dataset("got10k", root, "bogus")
+
+
+def test_synthetic_rgb_world_reads_as_got10k(synth_root):
+    tr, va = load_dataset("got10k", synth_root / "got10k", "train"), load_dataset("got10k", synth_root / "got10k", "val")
+    assert len(tr) == 4 and len(va) == 1 and all(s.task == "rgb" and s.visible.any() for s in tr + va)

@@ -218,8 +218,12 @@ def test_ensure_default_generates_only_when_manifest_missing(tmp_path, monkeypat
     assert calls == [tmp_path / "x"] and "generating" in capsys.readouterr().out
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / synth.MANIFEST).write_text("# task,dataset,sequence\n")
+    synth.ensure_default(tmp_path / "x")  # a dataset from before the RGB-only world: regenerated
+    assert len(calls) == 2 and "predates" in capsys.readouterr().out
+    (tmp_path / "x" / synth.RGB_DATASET / "train").mkdir(parents=True)
+    (tmp_path / "x" / synth.RGB_DATASET / "train" / "list.txt").write_text("")
     synth.ensure_default(tmp_path / "x")
-    assert len(calls) == 1 and capsys.readouterr().out == ""
+    assert len(calls) == 2 and capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("kw,key", [(dict(frames=3), "frames"), (dict(sequences=0), "sequences"),

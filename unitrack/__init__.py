@@ -5,3 +5,7 @@ __version__ = "0.1.0"
 TASKS = ("rgbt", "rgbd", "rgbe")
 #: The X modality each task pairs with RGB; also the name of that modality's LoRA expert.
 X_MODALITY = {"rgbt": "thermal", "rgbd": "depth", "rgbe": "event"}
+#: RGB-only single-object tracking (LaSOT, GOT-10k, TrackingNet, the synthetic RGB world): the data the
+#: RGB foundation stage trains on, before any X modality is unified. Its sequences carry no X image.
+RGB_TASK = "rgb"
+NO_X = "none"  # the x_modality of an RGB-only sequence

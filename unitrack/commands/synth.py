@@ -16,7 +16,8 @@ def run(cfg: DictConfig) -> str:
     t0 = time.perf_counter()
     s = cfg.synth
     out = generate(Path(cfg.out), seed=s.seed, sequences=s.sequences, frames=s.frames, size=tuple(s.size),
-                   test_sequences=s.test_sequences, overwrite=cfg.overwrite)
+                   test_sequences=s.test_sequences, overwrite=cfg.overwrite,
+                   rgb_sequences=s.get("rgb_sequences"))
     secs = time.perf_counter() - t0
     print(f"synthetic datasets written to {out} in {secs:.1f} s (manifest: {out / 'unibench.txt'})")
     (run_dir() / "synth.json").write_text(json.dumps({"out": str(out), "seconds": secs}, indent=2))

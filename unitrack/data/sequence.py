@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unitrack import NO_X
 from unitrack.errors import DatasetError
 
 #: Upper clip for depth in millimetres (see reference/datasets.md).
@@ -22,12 +23,12 @@ DEPTH_CLIP_MM = 10000
 @dataclass
 class Sequence:
     name: str
-    task: str  # rgbt | rgbd | rgbe
-    dataset: str  # lasher | rgbt234 | gtot | depthtrack | rgbd1k | visevent | synthetic names
+    task: str  # rgbt | rgbd | rgbe | rgb (RGB-only)
+    dataset: str  # lasher | rgbt234 | gtot | depthtrack | rgbd1k | visevent | got10k | ...
     rgb_frames: list[Path]
     x_frames: list[Path]
     boxes: np.ndarray  # (N, 4) float64 x,y,w,h; NaN where absent
-    x_modality: str  # thermal | depth | event
+    x_modality: str  # thermal | depth | event | none (RGB-only: x_frames is rgb_frames)
     visible: np.ndarray = field(default=None)  # (N,) bool
     boxes_x: np.ndarray | None = None  # second ground truth (RGBT234/GTOT infrared), same convention
 
@@ -102,8 +103,14 @@ def read_x(path: Path, modality: str) -> np.ndarray:
 
 
 def load_frame(seq: Sequence, i: int) -> tuple[np.ndarray, np.ndarray]:
-    """RGB and X of frame i as uint8 HxWx3; X is resized to RGB's size if a dataset stores it differently."""
+    """RGB and X of frame i as uint8 HxWx3; X is resized to RGB's size if a dataset stores it differently.
+
+    An RGB-only sequence (x_modality 'none') is decoded once and its RGB image stands in for X (a model
+    without an X branch never reads it).
+    """
     rgb = read_rgb(seq.rgb_frames[i])
+    if seq.x_modality == NO_X:
+        return rgb, rgb
     x = read_x(seq.x_frames[i], seq.x_modality)
     if x.shape[:2] != rgb.shape[:2]:
         x = cv2.resize(x, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)

@@ -29,6 +29,10 @@ DEFAULT_SEQUENCES = 8  # training sequences per task; test defaults to max(2, se
 MANIFEST = "unibench.txt"
 
 TASK_DATASET = {"rgbt": "lasher", "rgbd": "depthtrack", "rgbe": "visevent"}
+#: The RGB-only world (task 'rgb', for the RGB foundation stage) is written in the GOT-10k layout.
+RGB_DATASET = "got10k"
+RGB_SPLITS = ("train", "val")
+_RGB_TASK_ID = 3
 _TASK_ID = {"rgbt": 0, "rgbd": 1, "rgbe": 2}
 _SPLIT_ID = {"train": 0, "test": 1}
 
@@ -446,6 +450,28 @@ def _write_visevent(seq_dir: Path, s: SynthSequence) -> None:
 _WRITERS = {"rgbt": _write_lasher, "rgbd": _write_depthtrack, "rgbe": _write_visevent}
 
 
+def _write_got10k(seq_dir: Path, s: SynthSequence) -> None:
+    """RGB frames only, 1-based 8-digit names; absence.label 1 = absent, cover.label in eighths (0 / 8)."""
+    seq_dir.mkdir(parents=True)
+    for i, rgb in enumerate(s.rgb):
+        _imwrite(seq_dir / f"{i + 1:08d}.jpg", rgb)
+    (seq_dir / "groundtruth.txt").write_text(_lines([",".join(f"{float(v):.4f}" for v in b) for b in s.boxes]))
+    (seq_dir / "absence.label").write_text(_lines([str(int(not p)) for p in s.present]))
+    (seq_dir / "cover.label").write_text(_lines(["8" if p else "0" for p in s.present]))
+
+
+def _write_rgb_world(tmp: Path, seed: int, counts: dict[str, int], frames: int, size: tuple[int, int]) -> None:
+    """The RGB-only world: the same generator's RGB render, no X image, in GOT-10k's train/ and val/."""
+    for split_id, split in enumerate(RGB_SPLITS):
+        names = []
+        for k in range(counts[split]):
+            name = f"GOT-10k_{split.capitalize()}_{k + 1:06d}"
+            rng = np.random.default_rng([seed, _RGB_TASK_ID, split_id, k])
+            _write_got10k(tmp / RGB_DATASET / split / name, render_sequence("rgbt", rng, frames, size, "day"))
+            names.append(name)
+        (tmp / RGB_DATASET / split / "list.txt").write_text(_lines(names))
+
+
 def sequence_name(task: str, index: int) -> str:
     """Names are distinct across tasks and splits (t_day_000, t_night_001, d_005, e_fast_004, e_006 ...)."""
     kind = _kind(task, index)
@@ -509,10 +535,12 @@ def _check_args(seed, sequences, frames, size, test_sequences) -> tuple[tuple[in
 
 def generate(out: str | Path, seed: int = 0, sequences: int = DEFAULT_SEQUENCES, frames: int = DEFAULT_FRAMES,
              size: tuple[int, int] | list = DEFAULT_SIZE, test_sequences: int | None = None,
-             overwrite: bool = False) -> Path:
-    """Write the three synthetic datasets and the unified test manifest under `out`; returns `out`.
+             overwrite: bool = False, rgb_sequences: int | None = None) -> Path:
+    """Write the three synthetic datasets, the RGB-only world and the unified test manifest under `out`.
 
-    `sequences` is the number of training sequences per task. An existing complete dataset (one with a
+    `sequences` is the number of training sequences per task; the RGB world (GOT-10k layout, for the
+    RGB foundation stage) gets `rgb_sequences` training sequences (default 2 x sequences, 0 = none) and
+    a quarter as many validation ones. An existing complete dataset (one with a
     manifest) is replaced only with overwrite=True; a non-empty folder that is not one is never touched.
     """
     out = Path(out).absolute()
@@ -533,6 +561,9 @@ def generate(out: str | Path, seed: int = 0, sequences: int = DEFAULT_SEQUENCES,
         tmp.mkdir()
         counts = {"train": int(sequences), "test": n_test}
         tests = {task: _write_task(tmp, task, int(seed), counts, int(frames), size)["test"] for task in TASK_DATASET}
+        n_rgb = 2 * int(sequences) if rgb_sequences is None else int(rgb_sequences)
+        if n_rgb > 0:
+            _write_rgb_world(tmp, int(seed), {"train": n_rgb, "val": max(1, n_rgb // 4)}, int(frames), size)
         _write_manifest(tmp / MANIFEST, tests, int(seed))
         if out.exists():
             out.rename(old)  # empty folder or a dataset being overwritten
@@ -555,4 +586,7 @@ def ensure_default(root: Path) -> Path:
     if not (root / MANIFEST).is_file():
         print(f"unitrack: no {MANIFEST} in {root}; generating the default synthetic dataset there")
         generate(root)
+    elif not (root / RGB_DATASET / "train" / "list.txt").is_file():
+        print(f"unitrack: {root} predates the RGB-only world; regenerating the default synthetic dataset")
+        generate(root, overwrite=True)
     return root

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from unitrack.data.formats import depthtrack, gtot, lasher, manifest, rgbd1k, rgbt234, visevent
+from unitrack.data.formats import depthtrack, got10k, gtot, lasher, manifest, rgbd1k, rgbt234, visevent
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError
 
@@ -16,6 +16,7 @@ READERS: dict[str, Callable[..., list[Sequence]]] = {
     "depthtrack": depthtrack.load,
     "rgbd1k": rgbd1k.load,
     "visevent": visevent.load,
+    "got10k": got10k.load,
     "manifest": manifest.load,
 }
 

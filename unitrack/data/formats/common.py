@@ -26,6 +26,7 @@ DATASET_TASK = {
     "depthtrack": "rgbd",
     "rgbd1k": "rgbd",
     "visevent": "rgbe",
+    "got10k": "rgb",
 }
 
 SPLITS = ("train", "test")
@@ -38,9 +39,9 @@ def natural_key(name: str) -> tuple:
     return tuple(int(t) if t.isdigit() else t.lower() for t in _DIGITS.split(name))
 
 
-def check_split(split: str | None) -> None:
-    if split is not None and split not in SPLITS:
-        raise ConfigError("split", f"expected null, 'train' or 'test', got {split!r}")
+def check_split(split: str | None, allowed: tuple[str, ...] = SPLITS) -> None:
+    if split is not None and split not in allowed:
+        raise ConfigError("split", f"expected null or one of {', '.join(map(repr, allowed))}, got {split!r}")
 
 
 def require_dir(path: Path, what: str = "dataset root") -> Path:

@@ -146,3 +146,145 @@ def test_slurm_launcher_renders_a_multi_node_sbatch_script(tmp_path, monkeypatch
     for line in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=4", "#SBATCH --gpus-per-node=4",
                  "#SBATCH --partition=gpu", "#SBATCH --time=720", "export WANDB_MODE=offline"):
         assert line in text, (line, text)
+
+
+SCRIPT = __import__("pathlib").Path(__file__).resolve().parents[1] / "scripts" / "gpu_check.sh"
+
+
+def test_gpu_check_script_parses_and_its_gpu_overrides_compose():
+    """bash -n, and the GPU run's overrides (printed by GPU_CHECK_PRINT=1) are valid keys of conf/bench.yaml
+    with the sizes the check promises (b224, batch-128 training with AMP, random weights: no download)."""
+    import os
+    import subprocess
+
+    from tests.conftest import compose
+
+    subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+    args = subprocess.run(["bash", str(SCRIPT)], env={**os.environ, "GPU_CHECK_PRINT": "1"}, check=True,
+                          capture_output=True, text=True).stdout.split()
+    cfg = compose("bench", args)
+    assert cfg.model.name == "lorat_b224" and cfg.model.pretrained is False and cfg.model.weights is None
+    assert cfg.device == "cuda" and cfg.bench.amp and cfg.bench.train_batch == 128
+    assert list(cfg.parts) == ["model", "data", "train", "eval"] and cfg.bench.eval_decode == "process"
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run_on_cpu_writes_one_bench_json(tmp_path):
+    """GPU_CHECK_DRY=1: every part of the check runs at tiny sizes on the CPU and bench.json holds the
+    figures the GPU run reports (about a minute on an idle 2-core machine)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GPU_CHECK_DRY": "1", "GPU_CHECK_OUT": str(tmp_path / "out"), "PYTHON": sys.executable}
+    r = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=1200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads((tmp_path / "out" / "bench.json").read_text())
+    for k in ("device_name", "model_fps", "model_batched_fps", "eval_batched_fps", "runner_over_model_batched_paired",
+              "train_pairs_per_s", "train_peak_mem_mb", "full_train_peak_mem_mb", "lora_over_full_mem",
+              "decode_process1_fps_per_worker", "decode_workers_needed"):
+        assert k in res, k
+    assert res["device"] == "cpu" and res["eval_decode"] == "process" and res["eval_batched_fps"] > 0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun_two_nodes(args: list[str], cwd, timeout: int = 1200) -> None:
+    """`torchrun --nnodes 2 --node_rank R --nproc_per_node 1` x 2 on localhost (static rendezvous, gloo)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "PYTHONHASHSEED": "0",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+                "--master_addr", "127.0.0.1", "--master_port", str(port)]
+    procs = [subprocess.Popen([*torchrun, "--node_rank", str(r), "-m", "unitrack.cli", *args], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for r in (0, 1)]
+    outs = [p.communicate(timeout=timeout)[0] for p in procs]
+    for p, out in zip(procs, outs):
+        assert p.returncode == 0, out[-4000:]
+    return outs
+
+
+@pytest.mark.slow
+def test_two_nodes_torchrun_train_a_stage_and_shard_its_evaluation(tmp_path, synth_root):
+    """2 "nodes" x 1 process on localhost (torchrun, gloo, CPU): a tiny parallel stage trains with DDP and its
+    per-stage evaluation (3 tasks' validation sequences) is sharded over the 2 ranks; then `unitrack eval`
+    of that checkpoint is sharded the same way over the mixed-task benchmark.
+    - the trained weights equal a 1-node x 2-process DDP run's (same DDP math, other topology) bit for bit;
+    - against ONE process the weights differ: each rank normalises its loss by its own positive-token count
+      (lorat_loss), so DDP's averaged gradient is not the 1-process batch's; stated, and bounded loosely;
+    - every sharded result file equals a single-process evaluation's byte for byte, metrics equal."""
+    import json
+
+    import torch
+
+    from tests.conftest import compose, tiny_train_overrides
+    from unitrack.train.checkpoint import load_model
+    from unitrack.train.unification import evaluate_tasks, train, val_sequences
+
+    base = ["+experiment=parallel", *tiny_train_overrides(synth_root, tmp_path), "train.steps_per_stage=2",
+            "data.val_sequences=1", "data.val_max_frames=8"]
+    run = tmp_path / "nodes2"
+    _torchrun_two_nodes(["train", *base, "trainer=ddp_cpu", "trainer.strategy=ddp_find_unused_parameters_true",
+                         "trainer.devices=1", "trainer.num_nodes=2", f"hydra.run.dir={run}"], cwd=tmp_path)
+    ckpt = run / "checkpoints" / "stage_0_parallel.ckpt"
+
+    def cfg_of(extra):
+        from omegaconf import open_dict
+
+        c = compose("train", [*base, *extra])
+        with open_dict(c):
+            del c["hydra"]
+        return c
+
+    spawn = cfg_of(["trainer=ddp_cpu", "trainer.devices=2"])
+    train(spawn, tmp_path / "spawn2")
+    single = cfg_of([])
+    train(single, tmp_path / "single")
+    w = {k: torch.load(d / "checkpoints" / "stage_0_parallel.ckpt", weights_only=False)["state_dict"]
+         for k, d in (("nodes", run), ("spawn", tmp_path / "spawn2"), ("single", tmp_path / "single"))}
+    assert all(torch.equal(w["nodes"][k], w["spawn"][k]) for k in w["nodes"])
+    diff = max((w["nodes"][k].float() - w["single"][k].float()).abs().max().item() for k in w["nodes"])
+    assert 0 < diff < 1e-2, diff  # 2 AdamW steps at lr 1e-4-ish move a weight by ~1e-4 per step
+    a, b = (json.loads((d / "matrix.json").read_text()) for d in (run, tmp_path / "spawn2"))
+    assert a["SR"] == b["SR"] and a["PR"] == b["PR"]
+
+    # the per-stage evaluation that the 2 ranks sharded == one process evaluating the same checkpoint
+    model, _ = load_model(ckpt)
+    val = {t: val_sequences(single.data, t) for t in single.train.order}
+    assert sum(len(v) for v in val.values()) == 3
+    one = tmp_path / "stage_eval_one"
+    evaluate_tasks(model, val, one, single.eval)
+    sharded = run / "eval" / "stage_0_parallel"
+    names = sorted(p.name for p in one.iterdir())
+    assert names and names == sorted(p.name for p in sharded.iterdir() if not p.name.startswith("."))
+    assert all((one / n).read_bytes() == (sharded / n).read_bytes() for n in names)
+
+    # `unitrack eval` sharded over 2 nodes == 1 process, on the mixed-task benchmark
+    ev = ["eval", f"ckpt={ckpt}", f"benchmark={synth_root / 'unibench.txt'}", "device=cpu", "eval.batch_size=2"]
+    _torchrun_two_nodes([*ev, f"hydra.run.dir={tmp_path / 'ev2'}"], cwd=tmp_path)
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "unitrack.cli", *ev, f"hydra.run.dir={tmp_path / 'ev1'}"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res1, res2 = tmp_path / "ev1" / "results", tmp_path / "ev2" / "results"
+    files = sorted(p.name for p in res1.iterdir())
+    assert len(files) == 2 * 3 and files == sorted(p.name for p in res2.iterdir())
+    assert all((res1 / n).read_bytes() == (res2 / n).read_bytes() for n in files)
+    m1, m2 = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("ev1", "ev2"))
+    assert m2["timing"]["ranks"] == 2 and m1["timing"]["ranks"] == 1 and m2["complete"] is True
+    assert {k: v for k, v in m1.items() if k not in ("timing", "results_dir")} == \
+        {k: v for k, v in m2.items() if k not in ("timing", "results_dir")}

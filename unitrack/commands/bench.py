@@ -135,7 +135,8 @@ def run(cfg: DictConfig) -> dict:
 
         ev = eb.bench_eval(instantiate(cfg.model).eval(), int(b.eval_sequences), int(b.eval_frames), int(cfg.seed),
                            device, int(b.eval_batch_size), int(b.eval_workers), decode=str(b.get("eval_decode", "thread")),
-                           model_iters=int(b.model_iters), repeats=int(b.repeats), e2e=bool(b.get("e2e", True)))
+                           model_iters=int(b.model_iters), repeats=int(b.repeats), e2e=bool(b.get("e2e", True)),
+                           compare=list(b.get("eval_decode_compare") or []))
         res.update(ev)
         if "e2e_fps" in ev:
             res["e2e_over_model"] = ev["e2e_fps"] / ev["model_fps"]

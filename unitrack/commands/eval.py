@@ -19,7 +19,7 @@ from unitrack.errors import DatasetError
 from unitrack.eval.benchmark import load_benchmark
 from unitrack.eval.runner import failure_summary
 from unitrack.eval.score import print_table, score, write_score_outputs
-from unitrack.eval.shard import process_group, run_sharded
+from unitrack.eval.shard import on_main, process_group, run_sharded
 from unitrack.train.checkpoint import load_model
 
 
@@ -43,8 +43,9 @@ def run(cfg: DictConfig) -> dict:
     with process_group() as ranks:
         out = Path(ranks.broadcast(str(run_dir())))  # one results folder for every rank (node clocks differ)
         model, st = load_model(cfg.ckpt)
-        seqs = load_benchmark(cfg.benchmark, cfg.root, cfg.split, OmegaConf.to_container(cfg.options),
-                              cfg.paths.data_dir)
+        # read (or, for the default, generate) the benchmark once, on rank 0; the others get its sequences
+        seqs = on_main(ranks, lambda: load_benchmark(cfg.benchmark, cfg.root, cfg.split,
+                                                     OmegaConf.to_container(cfg.options), cfg.paths.data_dir))
         results = out / "results"
         t0 = time.perf_counter()
         stats = run_sharded(model, seqs, results, ranks, resume=bool(cfg.eval.resume),

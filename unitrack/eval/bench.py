@@ -163,7 +163,8 @@ def measure_e2e_paired(model, sequence: Sequence, tracker_kwargs: dict | None = 
 
 def speed_report(model, sequences: list[Sequence], work_dir, batch_size: int = 8, workers: int = 1,
                  tracker_kwargs: dict | None = None, model_iters: int = 100, progress: bool = False,
-                 repeats: int = 1, decode: str = "thread", e2e: bool = True) -> dict:
+                 repeats: int = 1, decode: str = "thread", e2e: bool = True,
+                 compare: list[str] | None = None) -> dict:
     """model_fps, e2e_fps, eval_sequential_fps and eval_batched_fps, all in one call.
 
     The figures are also measured in these ways:
@@ -195,6 +196,7 @@ def speed_report(model, sequences: list[Sequence], work_dir, batch_size: int = 8
     paired: dict[str, list[dict]] = {}  # modality -> measure_e2e_paired of every round
     rounds: list[float] = []  # batched / sequential fps, each pair measured back to back
     runner_share: list[float] = []  # batched runner fps / model_batched_fps measured right before it
+    shares: dict[str, list[float]] = {}  # the same for each decoder in `compare`
 
     def keep(key: str, fps: float) -> None:
         best[key] = max(best.get(key, 0.0), fps)
@@ -222,6 +224,12 @@ def speed_report(model, sequences: list[Sequence], work_dir, batch_size: int = 8
         ceiling = measure_model_fps(model, modality, device, iters=max(1, model_iters // 4), amp=amp,
                                     batch=batch_size, per_frame=True, warmup=2)["fps"]
         runner_share.append(bat["fps"] / ceiling)
+        for kind in compare or []:  # other decoders, each paired with its own ceiling measurement
+            c = measure_model_fps(model, modality, device, iters=max(1, model_iters // 4), amp=amp,
+                                  batch=batch_size, per_frame=True, warmup=2)["fps"]
+            other = run_benchmark(model, sequences, work_dir / f"batched{r}_{kind}", batch_size, max(1, workers),
+                                  kw, progress=progress, resume=False, decode=kind)
+            shares.setdefault(kind, []).append(other["fps"] / c)
         keep("eval_sequential_fps", seq["fps"])
         keep("eval_batched_fps", bat["fps"])
         rounds.append(bat["fps"] / seq["fps"])
@@ -235,6 +243,9 @@ def speed_report(model, sequences: list[Sequence], work_dir, batch_size: int = 8
     best["batched_over_sequential_paired"] = float(np.median(rounds))
     best["runner_over_model_batched_paired"] = float(np.median(runner_share))
     best["runner_over_model_batched_rounds"] = [float(v) for v in runner_share]
+    for kind, v in shares.items():
+        best[f"runner_over_model_batched_paired_{kind}"] = float(np.median(v))
+        best[f"runner_over_model_batched_rounds_{kind}"] = [float(x) for x in v]
     return {**best, "model_ms": 1000.0 / best["model_fps"], "eval_batch_size": batch_size,
             "eval_frames": bat["frames"], "repeats": max(1, repeats)}
 
@@ -300,13 +311,14 @@ def generated_benchmark(root: Path, n: int, frames: int, seed: int) -> list[Sequ
 
 
 def bench_eval(model, n: int, frames: int, seed: int, device: str, batch_size: int, workers: int,
-               decode: str = "thread", model_iters: int = 50, repeats: int = 3, e2e: bool = True) -> dict:
+               decode: str = "thread", model_iters: int = 50, repeats: int = 3, e2e: bool = True,
+               compare: list[str] | None = None) -> dict:
     """`speed_report` on a generated benchmark, so the batch can be as wide as a real benchmark's."""
     with tempfile.TemporaryDirectory() as tmp:
         seqs = generated_benchmark(Path(tmp), n, frames, seed)
         res = speed_report(model, seqs, Path(tmp) / "eval", batch_size=batch_size, workers=workers,
                            tracker_kwargs={"device": device}, model_iters=model_iters, repeats=repeats,
-                           decode=decode, e2e=e2e)
+                           decode=decode, e2e=e2e, compare=compare)
     res["eval_decode"], res["eval_workers"] = decode, workers
     return res
 

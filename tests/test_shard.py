@@ -205,7 +205,8 @@ def _torchrun_two_nodes(args: list[str], cwd, timeout: int = 1200) -> None:
 
     port = _free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "PYTHONHASHSEED": "0",
-           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+           "OMP_NUM_THREADS": "1"}  # one thread per rank, as Lightning gives the 2 ddp_spawn ranks on 2 cores
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
                 "--master_addr", "127.0.0.1", "--master_port", str(port)]
     procs = [subprocess.Popen([*torchrun, "--node_rank", str(r), "-m", "unitrack.cli", *args], cwd=cwd, env=env,

@@ -10,7 +10,9 @@ file at `result()`, i.e. when the runner reaches that frame.
 - ``process``: worker processes (decode + X rendering off the main interpreter). Each worker writes the
   frame into a slot of one shared-memory arena and sends back only shapes, so the main process reads
   the pixels in place instead of unpickling megabytes per frame. A frame larger than a slot (or an
-  arena that /dev/shm has no room for) comes back pickled instead: slower, never wrong.
+  arena that /dev/shm has no room for) comes back pickled instead: slower, never wrong. Workers start
+  by forkserver (spawn elsewhere): like torch's DataLoader workers, a script that uses this decoder
+  must guard its entry point with `if __name__ == "__main__":` (the `unitrack` CLI does).
 - ``gpu``: JPEGs decoded in batches by nvJPEG (`torchvision.io.decode_jpeg(device=...)`), other files
   (16-bit depth PNG, BMP) on the CPU; the pixels come back to the host, where the crops are cut. Another
   JPEG decoder than OpenCV's: pixels may differ by a grey level or two, so results are close to, not

@@ -281,6 +281,75 @@ def test_resume_skips_finished_sequences(tmp_path, sequences):
     assert redo["skipped"] == 0 and (out / f"{done.name}.txt").read_text() != before
 
 
+@pytest.mark.parametrize("decode", ["inline", "thread", "process"])
+def test_a_bad_sequence_is_reported_and_skipped_the_rest_tracked_as_before(tmp_path, sequences, decode):
+    """A corrupt frame mid-sequence, a first frame whose box lies off the image, a missing X frame and
+    an initial box that is NaN: each drops its own sequence (listed with the reason naming the file),
+    the good sequences get the same result files as a clean run."""
+    from unitrack.eval.runner import run_benchmark
+
+    good = sequences[:3]
+    clean = run_benchmark(FakeModel(bright_oracle), good, tmp_path / "clean", batch_size=3, progress=False)
+    assert clean["failed"] == []
+    corrupt = write_sequence(tmp_path / "bad", "corrupt", 6)
+    corrupt.rgb_frames[4].write_bytes(b"not a png")
+    off = write_sequence(tmp_path / "bad", "off_image", 4)
+    off.boxes[0] = [500.0, 400.0, 10.0, 10.0]
+    off.visible[0] = True
+    short = write_sequence(tmp_path / "bad", "short_x", 4)
+    short.x_frames = short.x_frames[:3]
+    nobox = write_sequence(tmp_path / "bad", "no_box", 4)
+    nobox.boxes[0] = np.nan
+    nobox.visible[0] = False
+    mixed = [corrupt, good[0], off, good[1], short, nobox, good[2]]
+    out = tmp_path / "mixed"
+    stats = run_benchmark(FakeModel(bright_oracle), mixed, out, batch_size=3, workers=2, decode=decode,
+                          progress=False)
+    why = {f["name"]: f["error"] for f in stats["failed"]}
+    assert set(why) == {"corrupt", "off_image", "short_x", "no_box"}
+    assert str(corrupt.rgb_frames[4]) in why["corrupt"] and "cannot read image" in why["corrupt"]
+    assert "outside the 64x48 first frame" in why["off_image"] and str(off.rgb_frames[0]) in why["off_image"]
+    assert "4 RGB frames but 3 thermal frames" in why["short_x"]
+    assert "frame 0 has no valid box" in why["no_box"]
+    for s in good:
+        assert (out / f"{s.name}.txt").read_bytes() == (tmp_path / "clean" / f"{s.name}.txt").read_bytes()
+        assert (out / f"{s.name}_confidence.txt").read_bytes() == \
+            (tmp_path / "clean" / f"{s.name}_confidence.txt").read_bytes()
+    assert not any((out / f"{n}.txt").exists() for n in why)
+    assert stats["frames"] == sum(len(s) for s in good) + 4  # `corrupt` was tracked up to its bad frame
+
+
+def test_eval_command_flags_an_incomplete_score_and_exits_2(tmp_path, sequences):
+    """`unitrack eval` scores the sequences that could be tracked, writes complete=false and the failures
+    into metrics.json, and ends with one line (exit code 2), never a partial score that looks whole."""
+    import json
+
+    from omegaconf import OmegaConf
+
+    import unitrack.commands.eval as ev
+    from unitrack.errors import DatasetError as DE
+
+    bad = write_sequence(tmp_path / "bad", "broken", 5)
+    bad.x_frames[2].write_bytes(b"")
+    seqs = [sequences[0], bad, sequences[1]]
+    cfg = OmegaConf.create({"ckpt": "x", "benchmark": "b", "root": None, "split": None, "options": {},
+                            "paths": {"data_dir": str(tmp_path)}, "protocol": "pytracking", "device": "cpu",
+                            "eval": {"batch_size": 2, "workers": 1, "decode": "thread", "window_weight": 0.45,
+                                     "samm": False, "drop_modality": None, "x_noise": 0.0, "export": [],
+                                     "resume": True}})
+    out = tmp_path / "run"
+    import unittest.mock as um
+
+    with um.patch.object(ev, "run_dir", return_value=out), \
+            um.patch.object(ev, "load_model", return_value=(FakeModel(bright_oracle), {})), \
+            um.patch.object(ev, "load_benchmark", return_value=seqs), \
+            pytest.raises(DE, match=r"INCOMPLETE: 1 of 3 sequences .*broken.*x_0002"):
+        ev.run(cfg)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["complete"] is False and [f["name"] for f in m["failed"]] == ["broken"]
+    assert m["overall"]["sequences"] == 2 and set(m["per_sequence"]) == {s.uid for s in sequences[:2]}
+
+
 def test_name_clash_across_datasets_is_an_error(tmp_path):
     from unitrack.eval.runner import run_benchmark
 
@@ -291,7 +360,7 @@ def test_name_clash_across_datasets_is_an_error(tmp_path):
 
 
 def test_speed_helpers_report_positive_fps(tmp_path):
-    from unitrack.eval.runner import measure_e2e_fps, measure_model_fps
+    from unitrack.eval.bench import measure_e2e_fps, measure_model_fps
 
     seq = write_sequence(tmp_path, "s", 4)
     m = measure_model_fps(FakeModel(bright_oracle), warmup=1, iters=3)
@@ -306,7 +375,7 @@ def test_paired_speed_ratio_counts_decoding_but_not_track_restarts(tmp_path, mon
     when the sequence wraps (frame 0 here takes 40 ms to load) is set-up and must not count."""
     import time
 
-    import unitrack.eval.runner as runner
+    import unitrack.eval.bench as runner
 
     def slow_oracle(p, *args):
         time.sleep(0.004)
@@ -323,11 +392,11 @@ def test_paired_speed_ratio_counts_decoding_but_not_track_restarts(tmp_path, mon
     p = runner.measure_e2e_paired(FakeModel(slow_oracle), seq, block=5, blocks=3)
     assert p["frames"] == 15
     assert 0.35 < p["e2e_over_model"] < 0.65 and 0.35 < p["e2e_over_per_frame"] < 0.65
-    assert 3.5 < p["model_ms"] < 7 and 7 < p["e2e_ms"] < 12
+    assert p["model_ms"] > 3.5 and p["e2e_ms"] > 7  # sleeps only overshoot on a loaded machine: no upper bound
 
 
 def test_decode_ahead_keeps_order_reraises_at_the_failing_item_and_stops_when_closed(tmp_path):
-    from unitrack.eval.runner import decode_ahead
+    from unitrack.eval.decode import decode_ahead
 
     assert list(decode_ahead(range(20), lambda i: i * i, ahead=3)) == [i * i for i in range(20)]
 
@@ -349,12 +418,12 @@ def test_decode_ahead_keeps_order_reraises_at_the_failing_item_and_stops_when_cl
 
 
 def test_decode_ahead_tracking_gives_the_same_boxes_as_inline_decoding(tmp_path):
-    from unitrack.eval.runner import _track_one
+    from unitrack.eval.runner import track_one
 
     seq = write_sequence(tmp_path, "s", 12)
     tracker = OnlineTracker(FakeModel(bright_oracle))
-    b0, c0 = _track_one(tracker, seq, len(seq))
-    b1, c1 = _track_one(tracker, seq, len(seq), ahead=3)
+    b0, c0 = track_one(tracker, seq, len(seq))
+    b1, c1 = track_one(tracker, seq, len(seq), ahead=3)
     np.testing.assert_array_equal(b0, b1)
     np.testing.assert_array_equal(c0, c1)
 
@@ -412,8 +481,9 @@ def test_real_model_tracks_through_the_runner(tmp_path, sequences):
 
 
 def _real_model_round(lorat, tmp_path, seqs):
+    from unitrack.eval.bench import measure_model_fps
     from unitrack.eval.results import read_results
-    from unitrack.eval.runner import measure_model_fps, run_benchmark, run_sequential
+    from unitrack.eval.runner import run_benchmark, run_sequential
 
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match="randomly initialised"):
@@ -430,8 +500,9 @@ def _real_model_round(lorat, tmp_path, seqs):
         sb, sc = read_results(tmp_path / "seq", q.name)
         assert bb.shape == (len(q), 4) and np.isfinite(bb).all() and ((bc > 0) & (bc <= 1)).all()
         assert (bb[:, 0] >= 0).all() and (bb[:, 0] + bb[:, 2] <= W + 1e-6).all() and (bb[:, 2:] >= 1).all()
-        np.testing.assert_allclose(bb, sb, atol=1e-3)
-        np.testing.assert_allclose(bc, sc, atol=1e-4)
+        # a row's numbers do not depend on its batch companions: batched == sequential, bit for bit
+        np.testing.assert_array_equal(bb, sb)
+        np.testing.assert_array_equal(bc, sc)
     assert measure_model_fps(model, "depth", iters=2, warmup=1)["fps"] > 0
     # a dropped modality is filled with the model's own normalisation mean (zero after normalising)
     np.testing.assert_allclose(OnlineTracker(model).fill, model.pixel_mean.reshape(-1).numpy())

@@ -1,16 +1,25 @@
-"""`unitrack eval`: track the whole benchmark in one batched pass with a checkpoint, then score it."""
+"""`unitrack eval`: track the whole benchmark in one batched pass with a checkpoint, then score it.
+
+Under torchrun the benchmark is sharded over the ranks (`unitrack.eval.shard`); rank 0 scores. A
+sequence that cannot be tracked is skipped, listed in metrics.json (`complete: false`, `failed`) and
+the command exits with code 2 after scoring the rest.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
 from unitrack.commands import pick_device, run_dir
+from unitrack.errors import DatasetError
 from unitrack.eval.benchmark import load_benchmark
-from unitrack.eval.runner import run_benchmark
+from unitrack.eval.runner import failure_summary
 from unitrack.eval.score import print_table, score, write_score_outputs
+from unitrack.eval.shard import on_main, process_group, run_sharded
 from unitrack.train.checkpoint import load_model
 
 
@@ -24,32 +33,59 @@ def tracker_kwargs(cfg: DictConfig, ckpt_state: dict, device: str) -> dict:
     return kw
 
 
+def rank_device(device: str) -> str:
+    """One GPU per rank on a multi-GPU node (torchrun's LOCAL_RANK)."""
+    local = os.environ.get("LOCAL_RANK")
+    return f"cuda:{int(local)}" if device == "cuda" and local is not None else device
+
+
 def run(cfg: DictConfig) -> dict:
-    out = run_dir()
-    model, st = load_model(cfg.ckpt)
-    seqs = load_benchmark(cfg.benchmark, cfg.root, cfg.split, OmegaConf.to_container(cfg.options), cfg.paths.data_dir)
-    results = out / "results"
-    t0 = time.perf_counter()
-    stats = run_benchmark(model, seqs, results, batch_size=int(cfg.eval.batch_size), workers=int(cfg.eval.workers),
-                          tracker_kwargs=tracker_kwargs(cfg, st, pick_device(cfg.device)), resume=bool(cfg.eval.resume))
-    track_s = time.perf_counter() - t0
+    with process_group() as ranks:
+        out = Path(ranks.broadcast(str(run_dir())))  # one results folder for every rank (node clocks differ)
+        model, st = load_model(cfg.ckpt)
+        # read (or, for the default, generate) the benchmark once, on rank 0; the others get its sequences
+        seqs = on_main(ranks, lambda: load_benchmark(cfg.benchmark, cfg.root, cfg.split,
+                                                     OmegaConf.to_container(cfg.options), cfg.paths.data_dir))
+        results = out / "results"
+        t0 = time.perf_counter()
+        stats = run_sharded(model, seqs, results, ranks, resume=bool(cfg.eval.resume),
+                            batch_size=int(cfg.eval.batch_size), workers=int(cfg.eval.workers),
+                            decode=str(cfg.eval.get("decode", "thread")),
+                            tracker_kwargs=tracker_kwargs(cfg, st, rank_device(pick_device(cfg.device))))
+        track_s = time.perf_counter() - t0
+        if not ranks.is_main:
+            return {}
+        return _score(cfg, seqs, out, results, stats, t0, track_s)
+
+
+def _score(cfg: DictConfig, seqs: list, out: Path, results: Path, stats: dict, t0: float, track_s: float) -> dict:
+    failed = {f["uid"] for f in stats["failed"]}
+    done = [s for s in seqs if s.uid not in failed]
     if cfg.eval.export:
         from unitrack.eval import results as rio
 
         for fmt in cfg.eval.export:
-            for s in seqs:
+            for s in done:
                 boxes = rio.read_results(results / f"{s.name}.txt")
                 conf = rio.read_confidences(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
                 if fmt == "got10k":
                     rio.export_got10k(out / "got10k", s.name, boxes)
                 elif fmt == "vot":
                     rio.export_vot(out / "vot", s.name, boxes, conf)
-    metrics, curves = score(seqs, results, protocol=cfg.protocol, return_curves=True)
+    metrics, curves = score(done, results, protocol=cfg.protocol, return_curves=True) if done else ({}, {})
+    metrics["complete"] = not failed
+    metrics["failed"] = stats["failed"]
     metrics["timing"] = {"track_seconds": track_s, "frames": stats["frames"], "frames_per_s": stats["fps"],
-                         "total_seconds": time.perf_counter() - t0, "skipped_sequences": stats["skipped"]}
+                         "total_seconds": time.perf_counter() - t0, "skipped_sequences": stats["skipped"],
+                         "ranks": stats.get("ranks", 1), "per_rank": stats.get("per_rank")}
     write_score_outputs(metrics, curves, out)
-    print_table(metrics)
+    if done:
+        print_table(metrics)
     print(f"eval: {stats['frames']} frames in {track_s:.1f} s ({stats['fps']:.1f} frames/s, one pass over "
-          f"{len(seqs)} sequences); total {metrics['timing']['total_seconds']:.1f} s -> {out}")
+          f"{len(seqs)} sequences on {stats.get('ranks', 1)} rank(s)); total "
+          f"{metrics['timing']['total_seconds']:.1f} s -> {out}")
     (out / "eval_timing.json").write_text(json.dumps(metrics["timing"], indent=2))
+    if failed:
+        raise DatasetError(stats["failed"][0]["uid"], "eval INCOMPLETE: " + failure_summary(stats["failed"], len(seqs))
+                           + f"; metrics.json in {out} has complete=false")
     return metrics

@@ -16,7 +16,7 @@ import numpy as np
 
 from unitrack.data.sequence import read_rgb, read_x
 from unitrack.errors import ConfigError, DatasetError
-from unitrack.eval.runner import decode_ahead, frames_ahead
+from unitrack.eval.decode import decode_ahead, frames_ahead
 from unitrack.eval.tracker import OnlineTracker, TrackState
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")

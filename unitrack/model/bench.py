@@ -100,15 +100,19 @@ def _peak_step_bytes(step: Callable[[], object], model, opt, device: str) -> int
     return static + peak
 
 
-def _train_step_fn(m: LoRATTracker, batch: tuple, gt: torch.Tensor):
+def _train_step_fn(m: LoRATTracker, batch: tuple, gt: torch.Tensor, amp: bool = False):
     params = [p for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.1)
     m.train()
+    dev = next(m.parameters()).device
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if amp and dev.type == "cuda" \
+        else contextlib.nullcontext  # bf16-mixed, as trainer.precision=bf16-mixed trains on a GPU
 
     def step():
         opt.zero_grad(set_to_none=True)
-        out = m(*batch)
-        loss, _ = lorat_loss(out["score"], out["box"], gt, m.feat_size)
+        with autocast():
+            out = m(*batch)
+            loss, _ = lorat_loss(out["score"], out["box"], gt, m.feat_size)
         loss.backward()
         opt.step()
 
@@ -116,12 +120,12 @@ def _train_step_fn(m: LoRATTracker, batch: tuple, gt: torch.Tensor):
 
 
 def train_step(cfg_model, batch_size: int = 32, steps: int = 5, warmup: int = 2, device: str = "cpu",
-               **over) -> dict:
+               amp: bool = False, **over) -> dict:
     """train_step_ms and train_peak_mem_mb for ``cfg_model`` (``over`` overrides config keys)."""
     m = _make(cfg_model, device, **over)
     batch = _inputs(m, batch_size, device)
     gt = torch.tensor([[0.4, 0.35, 0.6, 0.7]]).repeat(batch_size, 1).to(device)
-    step, opt = _train_step_fn(m, batch, gt)
+    step, opt = _train_step_fn(m, batch, gt, amp)
     ms = _median_ms(step, steps, warmup, device)
     peak = _peak_step_bytes(step, m, opt, device)
     counts = m.param_counts()
@@ -162,10 +166,10 @@ def _threads(n: int | None):
 
 
 def bench_model(cfg_model, batch_size: int = 32, steps: int = 5, device: str = "cpu",
-                threads: int | None = None) -> dict:
-    """All figures of the module docstring for one model config."""
+                threads: int | None = None, amp: bool = False) -> dict:
+    """All figures of the module docstring for one model config (`amp`: bf16 training step on CUDA)."""
     with _threads(threads):
-        out = train_step(cfg_model, batch_size=batch_size, steps=steps, device=device)
+        out = train_step(cfg_model, batch_size=batch_size, steps=steps, device=device, amp=amp)
         out.update(forward_latency(cfg_model, steps=max(steps, 10), device=device))
     out.update(batch_size=batch_size, device=str(device), finetune=str(dict(cfg_model)["finetune"]),
                threads=torch.get_num_threads() if threads is None else threads)
@@ -173,11 +177,11 @@ def bench_model(cfg_model, batch_size: int = 32, steps: int = 5, device: str = "
 
 
 def compare_finetune(cfg_model, batch_size: int = 8, steps: int = 3, device: str = "cpu",
-                     threads: int | None = None) -> dict:
+                     threads: int | None = None, amp: bool = False) -> dict:
     """LoRA vs full fine-tuning at the same batch: step time, peak memory and their ratios."""
     with _threads(threads):
-        lora = train_step(cfg_model, batch_size, steps, device=device, finetune="lora", experts="shared")
-        full = train_step(cfg_model, batch_size, steps, device=device, finetune="full", experts="shared")
+        lora = train_step(cfg_model, batch_size, steps, device=device, amp=amp, finetune="lora", experts="shared")
+        full = train_step(cfg_model, batch_size, steps, device=device, amp=amp, finetune="full", experts="shared")
     return {
         "lora": lora,
         "full": full,

@@ -305,13 +305,16 @@ class LoRATTracker(nn.Module):
             h, pre, u = self._blocks(h, u)
 
         nz = self.template_feat_size**2
-        search = self.vit.norm(h)[:, nz:]
+        # contiguous: a linear on the strided (B>1) token slice takes another GEMM path than on the
+        # contiguous batch-1 slice, and rounds differently; copied, every row's output is the same
+        # whatever batch it is in (CPU), so sharded and batched evaluation match the sequential one.
+        search = self.vit.norm(h)[:, nz:].contiguous()
         score, box = self.head(search)
         out = {"score": score, "box": box}
         unimodal = self.head_rgb is not None
         if features or unimodal:
-            search_rgb = self.vit.norm(pre[:, nz:]) if self.x_depth else search
-            search_x = self.xbranch.norm(u[:, nz:]) if u is not None else search_rgb
+            search_rgb = self.vit.norm(pre[:, nz:].contiguous()) if self.x_depth else search
+            search_x = self.xbranch.norm(u[:, nz:].contiguous()) if u is not None else search_rgb
             if features:
                 out["feat_rgb"] = search_rgb.mean(1)
                 out["feat_x"] = search_x.mean(1) if u is not None else out["feat_rgb"]

@@ -53,7 +53,9 @@ class Prompter(nn.Module):
     def _fovea(self, a: torch.Tensor, splits: list[int]) -> torch.Tensor:
         parts = []
         for seg in a.split(splits, dim=1):  # template and search are separate images
-            w = torch.softmax(seg * self.fovea_t, dim=1) * seg.shape[1]
+            # softmax over the tokens taken on the last dim: torch's CPU softmax over a middle dim rounds
+            # differently at batch 1 than in a batch, the last-dim kernel gives every row the same bits
+            w = torch.softmax((seg * self.fovea_t).transpose(1, 2).contiguous(), dim=-1).transpose(1, 2) * seg.shape[1]
             parts.append(seg * w)
         return torch.cat(parts, dim=1)
 

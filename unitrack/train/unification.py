@@ -34,7 +34,7 @@ from unitrack.cl.base import build_methods
 from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, load_task_sequences, stage_plans
 from unitrack.data.sequence import Sequence
-from unitrack.errors import ConfigError
+from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
@@ -85,22 +85,30 @@ def _sr_pr(metrics: dict, tasks) -> dict:
 
 
 def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cfg: DictConfig) -> dict:
-    """Track every task's validation sequences in one batched pass and score them per task."""
-    from unitrack.eval.runner import run_benchmark
+    """Track every task's validation sequences in one batched pass and score them per task.
+
+    Inside a DDP run (a process group exists: `trainer=ddp`, torchrun, SLURM) the sequences are sharded
+    over the ranks and rank 0 scores; every rank returns the same row."""
+    from unitrack.eval.runner import failure_summary
     from unitrack.eval.score import score
+    from unitrack.eval.shard import current_ranks, on_main, run_sharded
 
     seqs = [s for t in val for s in val[t]]
+    ranks = current_ranks()
     was = model.training
     model.eval()
     device = next(model.parameters()).device
     try:
         with torch.no_grad():
-            stats = run_benchmark(model, seqs, out_dir, batch_size=int(eval_cfg.batch_size),
-                                  workers=int(eval_cfg.workers), progress=False,
-                                  tracker_kwargs={"device": str(device)})
+            stats = run_sharded(model, seqs, out_dir, ranks, batch_size=int(eval_cfg.batch_size),
+                                workers=int(eval_cfg.workers), decode=str(eval_cfg.get("decode", "thread")),
+                                progress=False, tracker_kwargs={"device": str(device)})
     finally:
         model.train(was)
-    m = score(seqs, out_dir, protocol=eval_cfg.protocol)
+    if stats["failed"]:  # a stage row from part of the validation set would be a wrong number
+        raise DatasetError(stats["failed"][0]["uid"], "per-stage evaluation: " + failure_summary(stats["failed"],
+                                                                                                 len(seqs)))
+    m = on_main(ranks, lambda: score(seqs, out_dir, protocol=eval_cfg.protocol))
     return {**_sr_pr(m, val), "fps": stats.get("fps")}
 
 

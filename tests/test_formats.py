@@ -690,3 +690,57 @@ def test_trackingnet_chunks_unpadded_frames_and_first_frame_test(trackingnet_roo
     text(trackingnet_root / "TRAIN_1" / "anno" / "-0SyLMxB6rM_1.txt", rows((1, 2, 3, 4)))
     with pytest.raises(DatasetError, match=r"-0SyLMxB6rM_1.txt: 1 box lines but 3 frames"):
         load_dataset("trackingnet", trackingnet_root, "train")
+
+
+# ------------------------------------------------------------------------------ scoring the file's values
+def test_a_negative_width_row_scores_as_the_toolkits_read_the_file(tmp_path):
+    """A LasHeR row with w = -1 is an absent frame for training, but `score` hands the toolkits the file's
+    own values (Sequence.gt), so every protocol counts it as its toolkit does."""
+    from pytest import approx
+
+    from unitrack.eval import metrics as M
+    from unitrack.eval.results import write_results
+    from unitrack.eval.score import score
+
+    gt = [(10, 10, 20, 20), (10, 10, -1, 20), (12, 10, 20, 20), (14, 10, 20, 20)]
+    lasher_seq(tmp_path / "L" / "s", rows(*gt), n=4)
+    (s,) = load_dataset("lasher", tmp_path / "L")
+    assert s.visible.tolist() == [True, False, True, True]
+    pred = np.array([[10, 10, 20, 20], [11, 10, 0, 0], [11, 10, 0, 0], [14, 10, 20, 20]], float)
+    write_results(tmp_path / "res", s.name, pred)
+
+    def sr(protocol):
+        return score([s], tmp_path / "res", protocol=protocol)["per_sequence"]["lasher/s"]["SR"]
+
+    # LasHeR kit: both zero-size predictions take frame 0's box; frame 1 (w = -1 <= 0) is -1, an SR failure;
+    # frame 2 IoU 360/440 > tau for 17 of the 21 thresholds, frames 0 and 3 for 20: (20 + 0 + 17 + 20) / 84
+    assert sr("lasher") == approx(57 / 84)
+    # pytracking replaces a zero-size prediction only where the gt row is not NaN: with the file's -1 row
+    # frame 1 is replaced, so frame 2 inherits frame 0's box (57/63); the NaN'd boxes would give 40/63
+    assert sr("pytracking") == approx(57 / 63)
+    assert M.sequence_curves(pred, s.boxes, "pytracking")["SR"] == approx(40 / 63)
+    for protocol in ("lasher", "visevent", "got10k"):
+        assert sr(protocol) == approx(M.sequence_curves(pred, np.array(gt, float), protocol,
+                                                        absent=~s.visible)["SR"])
+
+
+def test_inspect_cli_deep_flag_exits_2_naming_the_bad_frame(tmp_path, capsys):
+    import json
+
+    from hydra.core.global_hydra import GlobalHydra
+
+    from unitrack.cli import main
+
+    d = rgbd_seq(tmp_path / "dt" / "cup", "1,2,3,4\n1,2,3,4\n1,2,3,4\n", n=3)
+    (d / "color" / "00000002.jpg").write_bytes(_ENC[".jpg"][:-300])  # truncated: only a decode sees it
+    GlobalHydra.instance().clear()
+    main(["inspect", "dataset=depthtrack", f"root={tmp_path / 'dt'}", f"hydra.run.dir={tmp_path / 'ok'}"])
+    assert json.loads((tmp_path / "ok" / "inspect.json").read_text())["summary"]["depthtrack"]["frames"] == 3
+    GlobalHydra.instance().clear()
+    with pytest.raises(SystemExit) as e:
+        main(["inspect", "dataset=depthtrack", f"root={tmp_path / 'dt'}", "--deep", f"hydra.run.dir={tmp_path / 'r'}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "1 frame(s) failed to decode, first: " in err[0] and "00000002.jpg: truncated" in err[0]
+    assert json.loads((tmp_path / "r" / "inspect.json").read_text())["errors"][0].endswith(
+        "truncated JPEG (no end-of-image marker; decodes grey-padded)")

@@ -51,6 +51,7 @@ def test_count_holdout_and_eligibility():
     assert len(three) == 3 and [s.uid for s in three] == [s.uid for s in sorted(seqs[:20], key=holdout_key)[:3]]
     assert "lasher/nofirst" not in {s.uid for s in pick_holdout(seqs, 21)}  # frame 0 absent: cannot be tracked
     assert len(pick_holdout(seqs[:2], 0.001)) == 1  # a fraction that picks none still holds out one
+    assert len(pick_holdout(seqs[:2], 5)) == 1 and pick_holdout(seqs[:1], 1) == []  # never all of them
     for bad in (0, -1, 1.5, "a", True):
         with pytest.raises(ConfigError, match="data.val_holdout"):
             pick_holdout(seqs, bad)
@@ -90,7 +91,7 @@ def test_a_dataset_s_own_val_split_is_used_and_not_held_out(data_cfg):
 
 @pytest.mark.parametrize("key, value, where", [
     ("val_split", "test", "data.val_split"), ("val_split", "train", "data.val_split"),
-    ("val_holdout", 2, "data.val_holdout"), ("val_holdout", 0.0, "data.val_holdout"),
+    ("val_holdout", 1.5, "data.val_holdout"), ("val_holdout", 0.0, "data.val_holdout"),
 ])
 def test_validation_config_errors_name_the_key(data_cfg, key, value, where):
     data_cfg[key] = value
@@ -139,3 +140,14 @@ def test_rgb_sot_config_loads_lasot_got10k_trackingnet_as_task_rgb(tmp_path):
     train = training_sequences(cfg.data, "rgb")
     assert len(train) == 4 and val[1].uid not in {s.uid for s in train}
     assert "lasot/cat-3" not in {s.uid for s in train}  # LaSOT's test split never trains
+
+
+def test_a_single_training_sequence_cannot_be_held_out(tmp_path):
+    from tests.test_formats import lasher_seq
+
+    lasher_seq(tmp_path / "L" / "train" / "only", rows(*[(1, 2, 3, 4)] * 3))
+    cfg = OmegaConf.create({"tasks": {"rgbt": {"dataset": "lasher", "root": str(tmp_path / "L")}},
+                            "train_split": "train", "val_split": "holdout", "val_holdout": 3})
+    assert [s.name for s in training_sequences(cfg, "rgbt")] == ["only"]
+    with pytest.raises(ConfigError, match=r"data.val_split.*single training sequence"):
+        validation_sequences(cfg, "rgbt")

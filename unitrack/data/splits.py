@@ -10,8 +10,9 @@ VALIDATION sequences; `unitrack eval` and the final report score the test benchm
       only, so adding sequences to a dataset never moves an existing one in or out. At least one is held
       out (the lowest u) so a tiny dataset still has a validation sequence.
     * a count k >= 1: the k sequences with the lowest u (adding sequences displaces at most as many).
-  Only sequences that can be tracked (target visible in frame 0) are eligible; at least one training
-  sequence must remain.
+  Only sequences that can be tracked (target visible in frame 0) are eligible, and at most all but one
+  training sequence is held out (a count larger than a tiny dataset allows is cut to that); a task with a
+  single training sequence cannot be validated on a hold-out (ConfigError).
 - a split name of the dataset (``val`` for GOT-10k): the dataset's own validation split.
 - ``test`` or the training split: refused (ConfigError).
 
@@ -81,14 +82,14 @@ def _holdout_size(value) -> float | int:
 
 
 def pick_holdout(seqs: list[Sequence], size) -> list[Sequence]:
-    """The held-out sequences (see the module docstring), lowest u first."""
+    """The held-out sequences (see the module docstring), lowest u first; never all of `seqs`."""
     size = _holdout_size(size)
     eligible = sorted((s for s in seqs if len(s) and s.visible[0]), key=holdout_key)
     if isinstance(size, float):
         picked = [s for s in eligible if holdout_key(s) < size] or eligible[:1]
     else:
         picked = eligible[:size]
-    return picked
+    return picked[: max(0, len(seqs) - 1)]
 
 
 def _mode(data_cfg: DictConfig, task: str, i: int, src: dict) -> str:
@@ -125,8 +126,7 @@ def training_sequences(data_cfg: DictConfig, task: str) -> list[Sequence]:
         held = {s.uid for s in pick_holdout([s for h, s in pool if h], data_cfg.get("val_holdout", 0.05))}
     seqs = [s for _, s in pool if s.uid not in held]
     if not seqs:
-        raise ConfigError("data.val_holdout", f"task {task}: holding out {len(held)} validation sequence(s) "
-                          f"leaves no training sequence (of {len(pool)}); lower it")
+        raise ConfigError(f"data.tasks.{task}", f"no {data_cfg.train_split} sequences found")
     return seqs
 
 
@@ -148,11 +148,10 @@ def validation_sequences(data_cfg: DictConfig, task: str) -> tuple[list[Sequence
         size = data_cfg.get("val_holdout", 0.05)
         picked = pick_holdout(holdout_pool, size)
         if not picked:
-            raise ConfigError("data.val_holdout", f"task {task}: no training sequence can be held out for "
-                              "validation (none has its target visible in frame 0)")
-        if len(picked) >= len(holdout_pool):
-            raise ConfigError("data.val_holdout", f"task {task}: holding out {len(picked)} of "
-                              f"{len(holdout_pool)} training sequences leaves none to train on; lower it")
+            why = ("it has a single training sequence" if len(holdout_pool) < 2 else
+                   "no training sequence has its target visible in frame 0")
+            raise ConfigError("data.val_split", f"task {task}: no training sequence can be held out for "
+                              f"validation ({why}); give the task more sequences or a dataset's own val split")
         out += picked
         datasets = sorted({s.dataset for s in holdout_pool})
         record["sources"].append({"dataset": ",".join(datasets), "split": f"{HOLDOUT} of {data_cfg.train_split}",

@@ -53,7 +53,7 @@ def test_inspect_bad_dataset_is_one_line_error(tmp_path, capsys):
               f"hydra.run.dir={tmp_path / 'r'}"])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "testingsetList.txt" in err
+    assert err.startswith("error: ") and "no LasHeR sequences found (expected" in err
 
 
 def test_score_verb_on_ground_truth_results_is_perfect(tmp_path, synth_root):

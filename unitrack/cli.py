@@ -58,6 +58,8 @@ def main(argv: list[str] | None = None) -> None:
         print(_usage())
         return
     verb, rest = argv[0], argv[1:]
+    if verb == "inspect":  # `inspect --deep` reads better than the Hydra key it stands for
+        rest = ["deep=true" if a == "--deep" else a for a in rest]
     if verb not in VERBS:
         print(f"error: unknown verb '{verb}'. Valid verbs: {', '.join(VERBS)}\n\n{_usage()}", file=sys.stderr)
         sys.exit(2)

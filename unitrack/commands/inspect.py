@@ -10,6 +10,8 @@ from omegaconf import DictConfig, OmegaConf
 from unitrack.commands import run_dir
 from unitrack.data.inspect import inspect_dataset, print_table
 from unitrack.data.synth import ensure_default
+from unitrack.errors import DatasetError
+from unitrack.eval.results import write_text_atomic
 
 
 def run(cfg: DictConfig) -> dict:
@@ -18,9 +20,12 @@ def run(cfg: DictConfig) -> dict:
     if cfg.dataset == "manifest" and root == default_manifest and not root.exists():
         ensure_default(default_manifest.parent)
     options = OmegaConf.to_container(cfg.options, resolve=True) or {}
-    report = inspect_dataset(cfg.dataset, root, split=cfg.split, **options)
-    print_table(report)
-    out = run_dir() / "inspect.json"
-    out.write_text(json.dumps(report, indent=2))
+    report = inspect_dataset(cfg.dataset, root, split=cfg.split, deep=bool(cfg.get("deep", False)), **options)
+    print_table(report, max_rows=int(cfg.get("max_rows", 40)))
+    out = write_text_atomic(run_dir() / "inspect.json", json.dumps(report, indent=2))
     print(f"wrote {out}")
+    if report["errors"]:
+        first = report["errors"][0]
+        raise DatasetError(root, f"{len(report['errors'])} frame(s) failed to decode, first: {first} "
+                           f"(all listed in {out})")
     return report

@@ -11,45 +11,20 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unitrack import TASKS
-from unitrack.data.formats import load_dataset
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
-from unitrack.data.sequence import Sequence
+from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-
-def task_sources(data_cfg: DictConfig, task: str) -> list[dict]:
-    """`data.tasks.<task>` may be one {dataset, root, options?} or a list of them (e.g. DepthTrack + RGBD1K)."""
-    if task not in data_cfg.tasks:
-        raise ConfigError(f"data.tasks.{task}", f"no dataset configured for task '{task}'")
-    src = OmegaConf.to_container(data_cfg.tasks[task], resolve=True)
-    return src if isinstance(src, list) else [src]
-
-
-def load_task_sequences(data_cfg: DictConfig, task: str, split: str | None) -> list[Sequence]:
-    seqs: list[Sequence] = []
-    for i, src in enumerate(task_sources(data_cfg, task)):
-        if not src.get("root"):
-            raise ConfigError(f"data.tasks.{task}[{i}].root", "set it to the dataset folder")
-        found = load_dataset(src["dataset"], Path(src["root"]), split=split, **src.get("options", {}))
-        bad = [s.uid for s in found if s.task != task]
-        if bad:
-            raise ConfigError(f"data.tasks.{task}", f"dataset {src['dataset']} holds task {found[0].task}, not {task}")
-        seqs += found
-    if not seqs:
-        raise ConfigError(f"data.tasks.{task}", f"no {split or ''} sequences found")
-    return seqs
 
 
 @dataclass
@@ -135,7 +110,7 @@ class UnitrackDataModule(L.LightningDataModule):
 
     def task_pairs(self, task: str) -> PairDataset:
         if task not in self.pairs:
-            seqs = load_task_sequences(self.cfg, task, self.cfg.train_split)
+            seqs = training_sequences(self.cfg, task)  # the train split minus the validation hold-out
             ds = PairDataset(seqs, template_size=self.geo["template_size"], search_size=self.geo["search_size"],
                              template_factor=self.geo["template_factor"], search_factor=self.geo["search_factor"],
                              max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=self.cfg.augment,

@@ -76,7 +76,8 @@ def _load(sequences: Seq[Sequence], results_dir: Path) -> list[tuple[Sequence, n
 
 def _curves(seq: Sequence, pred: np.ndarray, protocol: str, notes: list[str]) -> dict | None:
     try:
-        return M.sequence_curves(pred, seq.boxes, protocol, absent=~seq.visible)
+        # seq.gt: the gt file's values (a LasHeR row with w = -1 stays -1), as the toolkits read them
+        return M.sequence_curves(pred, seq.gt, protocol, absent=~seq.visible)
     except ValueError as e:
         notes.append(f"{seq.uid}: {e}; left out of the pooled {protocol} scores")
         return None
@@ -94,7 +95,7 @@ def _vot(group: list[tuple[Sequence, np.ndarray, np.ndarray | None]], sizes: dic
 
 
 def _mpr(group: list[tuple[Sequence, np.ndarray, np.ndarray | None]], variant: str) -> dict:
-    return M.mpr_msr([(p, s.boxes, s.boxes if s.boxes_x is None else s.boxes_x) for s, p, _ in group], variant)
+    return M.mpr_msr([(p, s.gt, s.gt if s.gt_x is None else s.gt_x) for s, p, _ in group], variant)
 
 
 def _vot_record(v: dict) -> dict:

@@ -14,7 +14,6 @@ scheduler, step, replay buffer, CL state and RNG restored; the sampler restarts 
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -32,8 +31,9 @@ from rich.table import Table
 from unitrack import TASKS
 from unitrack.cl.base import build_methods
 from unitrack.cl.replay import make_buffer, validate_replay
-from unitrack.data.datamodule import StagePlan, UnitrackDataModule, load_task_sequences, stage_plans
+from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
+from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
@@ -63,19 +63,15 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"data.tasks.{t}", "task in train.order has no dataset configured")
 
 
-def val_sequences(data_cfg: DictConfig, task: str) -> list[Sequence]:
-    """A few validation sequences of a task, cut to `val_max_frames` so per-stage evaluation stays fast."""
-    seqs = load_task_sequences(data_cfg, task, data_cfg.val_split)[: int(data_cfg.val_sequences)]
-    n = int(data_cfg.val_max_frames)
-    out = []
-    for s in seqs:
-        c = copy.copy(s)
-        if n > 0:
-            c.rgb_frames, c.x_frames = s.rgb_frames[:n], s.x_frames[:n]
-            c.boxes, c.visible = s.boxes[:n], s.visible[:n]
-            c.boxes_x = s.boxes_x[:n] if s.boxes_x is not None else None
-        out.append(c)
-    return out
+def val_sequences(data_cfg: DictConfig, task: str, record: dict | None = None) -> list[Sequence]:
+    """A few VALIDATION sequences of a task (data/splits.py: a hold-out of training or the dataset's own val
+    split, never test), cut to `val_max_frames` so per-stage evaluation stays fast; `record` gets where
+    they come from (for matrix.json)."""
+    seqs, rec = validation_sequences(data_cfg, task)
+    seqs = seqs[: int(data_cfg.val_sequences)]
+    if record is not None:
+        record.update(rec, evaluated=[s.uid for s in seqs], max_frames=int(data_cfg.val_max_frames))
+    return [s.head(int(data_cfg.val_max_frames)) for s in seqs]
 
 
 def _sr_pr(metrics: dict, tasks) -> dict:
@@ -193,7 +189,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
     plans = stage_plans(cfg.train, rc, cfg.data.ratios)
     tasks_eval = list(dict.fromkeys(cfg.train.order))
-    val = {t: val_sequences(cfg.data, t) for t in tasks_eval}
+    val_split = {t: {} for t in tasks_eval}
+    val = {t: val_sequences(cfg.data, t, val_split[t]) for t in tasks_eval}
     baseline = static_box_baseline(val, run_dir / "eval" / "static_box", cfg.eval.protocol)
 
     progress_path = run_dir / "stages.json"
@@ -233,6 +230,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
+        result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
+        result["validation"] = val_split
         result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
         result["params_total"] = sum(p.numel() for p in module.model.parameters())
         _atomic_json(run_dir / "matrix.json", result)
@@ -319,7 +318,8 @@ def print_row(plan: StagePlan, ev: dict, tasks: list[str]) -> None:
 
 def print_matrix(res: dict) -> None:
     for metric in ("SR", "PR"):
-        table = Table(title=f"stage x task {metric} ({res['protocol']} protocol, real tracker on val sequences)")
+        table = Table(title=f"stage x task {metric} ({res['protocol']} protocol, real tracker on validation "
+                      "sequences, not test)")
         table.add_column("after stage")
         for t in res["tasks"]:
             table.add_column(t, justify="right")

@@ -7,14 +7,27 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from unitrack import TASKS
-from unitrack.data.formats import depthtrack, gtot, lasher, rgbd1k, rgbt234, visevent
+from unitrack import RGB_TASK, TASKS
+from unitrack.data.formats import (
+    depthtrack,
+    got10k,
+    gtot,
+    lasher,
+    lasot,
+    rgbd1k,
+    rgbt210,
+    rgbt234,
+    trackingnet,
+    visevent,
+)
 from unitrack.data.formats.common import DATASET_TASK
 from unitrack.data.sequence import Sequence
 from unitrack.errors import DatasetError
 
-NATIVE = {"lasher": lasher.load, "rgbt234": rgbt234.load, "gtot": gtot.load,
-          "depthtrack": depthtrack.load, "rgbd1k": rgbd1k.load, "visevent": visevent.load}
+NATIVE = {"lasher": lasher.load, "rgbt234": rgbt234.load, "rgbt210": rgbt210.load, "gtot": gtot.load,
+          "depthtrack": depthtrack.load, "rgbd1k": rgbd1k.load, "visevent": visevent.load,
+          "got10k": got10k.load, "lasot": lasot.load, "trackingnet": trackingnet.load}
+MANIFEST_TASKS = (*TASKS, RGB_TASK)
 
 
 def read_manifest(path: Path) -> list[tuple[int, str, str, str]]:
@@ -31,8 +44,8 @@ def read_manifest(path: Path) -> list[tuple[int, str, str, str]]:
         if len(fields) != 3 or not all(fields):
             raise DatasetError(path, f"expected 'task,dataset,sequence', got {raw.strip()!r}", line=i)
         task, dataset, name = fields[0].lower(), fields[1].lower(), fields[2]
-        if task not in TASKS:
-            raise DatasetError(path, f"unknown task {fields[0]!r} (expected one of {', '.join(TASKS)})",
+        if task not in MANIFEST_TASKS:
+            raise DatasetError(path, f"unknown task {fields[0]!r} (expected one of {', '.join(MANIFEST_TASKS)})",
                                line=i)
         if dataset not in DATASET_TASK:
             raise DatasetError(path, f"unknown dataset {fields[1]!r} (expected one of "

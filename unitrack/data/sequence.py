@@ -31,6 +31,8 @@ class Sequence:
     x_modality: str  # thermal | depth | event | none (RGB-only: x_frames is rgb_frames)
     visible: np.ndarray = field(default=None)  # (N,) bool
     boxes_x: np.ndarray | None = None  # second ground truth (RGBT234/GTOT infrared), same convention
+    #: challenge attributes (shared vocabulary, see data/formats/attributes.py); None = none shipped
+    attributes: dict[str, bool] | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)

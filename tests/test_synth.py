@@ -19,6 +19,7 @@ from unitrack.data.synth import thermal as sthermal
 from unitrack.errors import ConfigError, DatasetError
 
 SMALL = dict(sequences=2, frames=16, size=(96, 72))  # test split defaults to max(2, 2 // 2) = 2
+TINY = dict(sequences=1, test_sequences=1, frames=8, size=(64, 48), rgb_sequences=0)  # for the file-handling tests
 
 
 def tree_digest(root: Path) -> dict[str, str]:
@@ -43,7 +44,8 @@ def test_same_seed_same_bytes_other_seed_differs_and_workers_do_not_matter(small
 
 
 def test_sequence_content_does_not_depend_on_how_many_are_generated(small, tmp_path):
-    more = synth.generate(tmp_path / "more", seed=1, sequences=3, frames=16, size=(96, 72), test_sequences=2)
+    more = synth.generate(tmp_path / "more", seed=1, sequences=3, frames=16, size=(96, 72), test_sequences=1,
+                          rgb_sequences=0)
     a, b = tree_digest(small), tree_digest(more)
     shared = [k for k in a if k.startswith(("lasher/train/", "depthtrack/train/", "visevent/train/"))
               and not k.endswith("list.txt")]
@@ -284,22 +286,22 @@ def test_failure_leaves_no_output_and_no_temp(tmp_path, monkeypatch):
 
     monkeypatch.setattr(synth, "_write_manifest", boom)
     with pytest.raises(RuntimeError, match="disk full"):
-        synth.generate(tmp_path / "data", seed=0, **SMALL)
+        synth.generate(tmp_path / "data", seed=0, **TINY)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_existing_dataset_needs_overwrite_and_foreign_folders_are_refused(small, tmp_path):
     with pytest.raises(DatasetError, match="overwrite=True"):
         synth.generate(small, seed=1, **SMALL)
-    out = synth.generate(tmp_path / "d", seed=3, **SMALL)
+    out = synth.generate(tmp_path / "d", seed=3, **TINY)
     before = tree_digest(out)
-    synth.generate(out, seed=4, overwrite=True, **SMALL)
+    synth.generate(out, seed=4, overwrite=True, **TINY)
     assert tree_digest(out) != before and [p.name for p in tmp_path.iterdir()] == ["d"]
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
     with pytest.raises(DatasetError, match="not empty"):
-        synth.generate(foreign, overwrite=True, **SMALL)
+        synth.generate(foreign, overwrite=True, **TINY)
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 

@@ -39,7 +39,7 @@ def bench_train(cfg: DictConfig, device: str) -> dict:
     tmp = tempfile.TemporaryDirectory() if n_gen > 0 else None
     if tmp is not None:
         gen = generate(Path(tmp.name) / "data", seed=int(cfg.seed), sequences=n_gen, test_sequences=1,
-                       frames=int(cfg.bench.eval_frames))
+                       frames=int(cfg.bench.eval_frames), rgb_sequences=0)
         for t in data_cfg.tasks:  # the synthetic layout: <root>/<dataset>
             data_cfg.tasks[t].root = str(gen / data_cfg.tasks[t].dataset)
     else:

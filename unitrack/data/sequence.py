@@ -74,6 +74,8 @@ class Sequence:
     gt_file: Path | None = None  # the annotation file boxes come from (named in errors and warnings)
     absent_reasons: dict[str, int] = field(default_factory=dict)  # frames read as absent, by reason
     stats: dict[str, int] = field(default_factory=dict)  # reader-specific counts `inspect` shows (labels ...)
+    #: challenge attributes (shared vocabulary, see data/formats/attributes.py); None = none shipped
+    attributes: dict[str, bool] | None = None
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from unitrack.data.formats import READERS, load_dataset
+from unitrack.data.formats.attributes import attach
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError
 
@@ -13,7 +14,13 @@ from unitrack.errors import ConfigError
 def load_benchmark(name: str, root: str | None, split: str | None, options: dict | None,
                    data_dir: str | Path) -> list[Sequence]:
     """`unibench` = the synthetic manifest in data_dir (made if missing); a dataset name needs `root`;
-    `manifest` or a path ending in .txt reads a UniBench300-style manifest."""
+    `manifest` or a path ending in .txt reads a UniBench300-style manifest. Challenge attributes are
+    attached where the datasets ship attribute files (per-attribute scores)."""
+    return attach(_load(name, root, split, options, data_dir))
+
+
+def _load(name: str, root: str | None, split: str | None, options: dict | None,
+          data_dir: str | Path) -> list[Sequence]:
     options = dict(options or {})
     if name == "unibench" and not root:
         from unitrack.data.synth import ensure_default

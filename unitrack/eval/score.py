@@ -9,7 +9,10 @@ sequences (:func:`unitrack.eval.metrics.pool`). On top of SR / PR / NPR:
   long-term F, Pr, Re from the per-frame confidences
   (``<name>_confidence.txt``; 1.0 everywhere, with a note, when a file is missing), overlaps bounded to
   the image size read from the first RGB frame;
-- rgbt234 and gtot datasets get MPR / MSR from the visible and infrared ground truths.
+- rgbt234 and gtot datasets get MPR / MSR from the visible and infrared ground truths;
+- sequences that carry challenge attributes (``Sequence.attributes``: LasHeR, VisEvent, DepthTrack tags,
+  the synthetic world) get ``per_attribute`` scores: SR / PR / NPR pooled over the sequences that have
+  each attribute, as the toolkits' per-attribute plots do, under the main protocol.
 
 Result files are ``<results_dir>/<seq.name>.txt`` while sequences are reported by uid ``dataset/name``.
 A missing or short result file is an error (a crashed run must not score as a weak one); longer files
@@ -221,10 +224,28 @@ def score(
     metrics = {"protocol": requested, "task_protocols": dict(task_requested), "results_dir": str(results_dir),
                "overall": overall, "per_task": per_task, "per_dataset": per_dataset,
                "per_sequence": per_sequence, "notes": notes}
+    per_attribute = attribute_scores(loaded, main, protocol)
+    if per_attribute:
+        metrics["per_attribute"] = per_attribute
     if return_curves:
         return metrics, curves
     metrics["curves"] = curves
     return metrics
+
+
+def attribute_scores(loaded, curves: Mapping[str, dict | None], protocol: str) -> dict:
+    """Per challenge attribute: SR/PR/NPR pooled over the sequences that have it (and how many per task)."""
+    names = sorted({k for s, _, _ in loaded if s.attributes for k, v in s.attributes.items() if v})
+    out = {}
+    for name in names:
+        group = [s for s, _, _ in loaded if s.attributes and s.attributes.get(name)]
+        cs = [curves[s.uid] for s in group if curves.get(s.uid)]
+        pooled = _pooled(cs, protocol)
+        tasks: dict[str, int] = {}
+        for s in group:
+            tasks[s.task] = tasks.get(s.task, 0) + 1
+        out[name] = {"sequences": len(group), "tasks": tasks, **{k: pooled[k] for k in ("SR", "PR", "NPR")}}
+    return out
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -295,5 +316,13 @@ def print_table(metrics: Mapping, console=None) -> None:
     for d, r in metrics.get("per_dataset", {}).items():
         add(f"  {d}", r, r.get("protocol", ""))
     console.print(table)
+    if metrics.get("per_attribute"):
+        att = Table(title="Per attribute (sequences that have it, x100)")
+        for col in ("attribute", "seqs", "tasks", "SR", "PR", "NPR"):
+            att.add_column(col, justify="left" if col in ("attribute", "tasks") else "right")
+        for name, r in metrics["per_attribute"].items():
+            att.add_row(name, str(r["sequences"]), " ".join(f"{t}:{n}" for t, n in r["tasks"].items()),
+                        *(_pct(r.get(k)) for k in ("SR", "PR", "NPR")))
+        console.print(att)
     for n in metrics.get("notes", []):
         console.print(f"[yellow]note:[/yellow] {n}")

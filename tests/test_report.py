@@ -141,3 +141,23 @@ def test_a_plain_override_replaces_a_presets_sweep_list():
     jobs = BasicSweeper.split_arguments(parse(preset + ["model.x_branch.depth=0,2,4"]), None)[0]
     assert len(jobs) == 5 * 3
     assert sorted({j[1] for j in jobs}) == [f"model.x_branch.depth={d}" for d in (0, 2, 4)]
+
+
+@pytest.mark.slow
+def test_every_experiment_trains_and_reports_end_to_end(tmp_path, synth_root):
+    """Each experiment config through `train` (tiny: 2 steps a stage) and then `report` over all of them."""
+    from tests.conftest import tiny_train_overrides
+    from unitrack.train.unification import train
+
+    exps = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+    runs = tmp_path / "runs"
+    for exp in exps:
+        cfg = compose("train", [f"+experiment={exp}", *tiny_train_overrides(synth_root, tmp_path),
+                                "train.steps_per_stage=2", "data.val_max_frames=4"])
+        with open_dict(cfg):
+            del cfg["hydra"]
+        res = train(cfg, runs / exp)
+        assert res["SR"] and all(0.0 <= v <= 1.0 for row in res["SR"] for v in row), exp
+    out = build_report(runs, tmp_path / "out", {"enabled": False})
+    tags = {compose("train", [f"+experiment={e}"]).method for e in exps}
+    assert out["finished"] == len(exps) and out["unfinished"] == 0 and set(out["methods"]) == tags

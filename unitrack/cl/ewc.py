@@ -49,9 +49,9 @@ class OnlineEWC(ContinualMethod):
             raise RuntimeError("online EWC needs module.datamodule to estimate the Fisher")
         ds = dm.stage_dataset()
         b = int(dm.cfg.batch_size)
-        idx = [i for i in range(len(ds)) if not ds.plan.replay_tasks or ds.ref(i)[0] in ds.plan.tasks]
-        for k in range(self.fisher_batches):
-            chunk = idx[k * b:(k + 1) * b]
+        own = (i for i in range(len(ds)) if ds.ref(i)[0] in ds.plan.tasks)  # lazily: a few batches only
+        for _ in range(self.fisher_batches):
+            chunk = [i for _, i in zip(range(b), own)]
             if not chunk:
                 return
             batch = collate_pairs([ds[i] for i in chunk])

@@ -545,3 +545,26 @@ def test_append_mode_keeps_the_full_current_batch(synth_root, tmp_path_factory):
     append = _final_weights((*RES, "cl.replay.mode=append"), synth_root, tmp_path_factory)["unitrack"]["buffer"]
     # 3 steps x 4 pairs in stage 0; stage 1 offers 2 current pairs a step (share) or all 4 (append)
     assert share["seen"] == 12 + 6 and append["seen"] == 12 + 12
+
+
+def test_per_stage_matrix_uses_samm_inference_with_the_fitted_temperatures(synth_root, tmp_path, monkeypatch):
+    from omegaconf import open_dict
+
+    import unitrack.train.unification as uni
+    from tests.conftest import compose, tiny_train_overrides
+
+    seen, real = [], uni.evaluate_tasks
+
+    def spy(model, val, out_dir, eval_cfg, tracker_kwargs=None):
+        seen.append(tracker_kwargs)
+        return real(model, val, out_dir, eval_cfg, tracker_kwargs)
+
+    monkeypatch.setattr(uni, "evaluate_tasks", spy)
+    cfg = compose("train", ["+experiment=serial_samm", *tiny_train_overrides(synth_root, tmp_path),
+                            "train.order=[rgbt,rgbd]", "data.val_max_frames=4", "cl.replay.buffer_size=8"])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    uni.train(cfg, tmp_path / "run")
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)
+    assert len(seen) == 2 and seen[-1] == {"samm": {"temperatures": ck["unitrack"]["methods"]["samm"]["temperatures"]}}
+    assert seen[0]["samm"]["temperatures"] != seen[1]["samm"]["temperatures"]  # refitted at every stage end

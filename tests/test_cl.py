@@ -29,8 +29,8 @@ from unitrack.cl import (
     store_outputs,
     validate_replay,
 )
-from unitrack.cl.samm import Consistency
 from unitrack.cl.distill import box_kd, giou, score_kd
+from unitrack.cl.samm import Consistency
 from unitrack.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

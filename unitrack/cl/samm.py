@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
 from unitrack.cl.base import ContinualMethod, forward, zero_like
 from unitrack.errors import ConfigError
 
@@ -121,8 +120,8 @@ def center_token(box: Tensor, feat_size: int | tuple[int, int]) -> Tensor:
 
 
 class Calibration(ContinualMethod):
-    """Collects per-head logits with their target tokens during a task (the module calls `collect`,
-    e.g. on replayed or validation pairs) and fits one temperature per head at the task's end."""
+    """At every stage end: every buffered pair (freshly cut) through the model in eval mode, then one
+    temperature per head fitted on those logits and their true tokens (SAMM's end_task on the buffer)."""
 
     name = "samm"
 

@@ -31,8 +31,8 @@ from rich.table import Table
 from unitrack import TASKS
 from unitrack.cl.base import build_methods
 from unitrack.cl.rehearsal import Rehearsal
-from unitrack.cl.samm import eval_samm_kwargs
 from unitrack.cl.replay import make_buffer, validate_replay
+from unitrack.cl.samm import eval_samm_kwargs
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences

@@ -26,11 +26,11 @@ from unitrack.cl import (
     items_from_batch,
     make_buffer,
     rkd_loss,
-    store_logits,
+    store_outputs,
     validate_replay,
 )
-from unitrack.cl.der import most_confident
 from unitrack.cl.distill import box_kd, giou, score_kd
+from unitrack.cl.samm import Consistency
 from unitrack.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -182,7 +182,20 @@ def test_method_config_errors():
     with pytest.raises(ConfigError, match="cl.der.alpha"):
         build_methods({"replay": {"kind": "full", "ratio": 0.5}, "der": {"alpha": 0.3}})
     with pytest.raises(ConfigError, match="cl.kd.temperature"):
-        build_methods({"kd": {"weight": 1.0, "temperature": 0}})
+        build_methods({"kd": {"weight": 1.0, "temperature": 0, "inputs": "current"}})
+    with pytest.raises(ConfigError, match="cl.kd.inputs"):
+        build_methods({"kd": {"weight": 0.5}})  # replay inputs without replay would be a no-op
+    with pytest.raises(ConfigError, match="cl.kd.teacher"):
+        build_methods({"kd": {"weight": 0.5, "teacher": "pretrained", "inputs": "current"}},
+                      {"pretrained": True, "init": None})  # random heads: distilling towards noise
+    assert set(build_methods({"kd": {"weight": 0.5, "teacher": "pretrained", "inputs": "current"}},
+                             {"init": "tracker.ckpt"}).methods) == {"kd"}
+    with pytest.raises(ConfigError, match="cl.samm.fit_temperature"):
+        build_methods({"samm": {"fit_temperature": True}})
+    with pytest.raises(ConfigError, match="cl.ewc.gamma"):
+        build_methods({"ewc": {"weight": 1.0, "gamma": 1.5}})
+    with pytest.raises(ConfigError, match="cl.replay.mode"):
+        validate_replay({"kind": "reservoir", "buffer_size": 4, "ratio": 0.5, "mode": "interleave"})
     with pytest.raises(ConfigError, match="cl.rkd.weight"):
         build_methods({"rkd": {"weight": -1}})
 
@@ -191,7 +204,8 @@ def test_every_cl_option_composes_and_builds():
     from hydra import compose, initialize_config_dir
 
     expected = {"none": set(), "replay": set(), "reservoir": set(), "balanced": set(), "kd": {"kd"},
-                "der": {"der"}, "rkd": {"rkd"}, "samm": {"der", "rkd", "samm"}}
+                "lwf": {"kd"}, "ewc": {"ewc"}, "der": {"der"}, "rkd": {"rkd"},
+                "samm": {"consistency", "rkd", "samm"}}
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         for name, methods in expected.items():
             cfg = compose(overrides=[f"+cl={name}"]).cl
@@ -223,7 +237,7 @@ def test_giou_and_box_term_hand_case():
 
 def test_kd_teacher_frozen_outside_the_module_and_penalty_tracks_drift():
     torch.manual_seed(0)
-    module, kd, batch = Module(), KD(weight=1.0, temperature=2.0, box_weight=1.0), make_batch()
+    module, kd, batch = Module(), KD(weight=1.0, temperature=2.0, box_weight=1.0, inputs="both"), make_batch()
     kd.begin_task(module, "rgbt", 0)
     loss, _ = kd.penalty(module, batch, module.model(*[batch[k] for k in ("z", "zx", "x", "xx", "z_box", "modality")]))
     assert loss.item() == 0.0  # stage 0: nothing to remember yet
@@ -258,7 +272,7 @@ def test_kd_teacher_frozen_outside_the_module_and_penalty_tracks_drift():
     blob = io.BytesIO()
     torch.save(kd.state_dict(), blob)
     blob.seek(0)
-    resumed = KD(weight=1.0, temperature=2.0, box_weight=1.0)
+    resumed = KD(weight=1.0, temperature=2.0, box_weight=1.0, inputs="both")
     resumed.load_state_dict(torch.load(blob, weights_only=True))
     resumed.begin_task(module, "rgbd", 1)  # must not re-snapshot the (drifted) student
     again, _ = resumed.penalty(module, batch, out_of(module, batch), rb, out_of(module, rb))
@@ -270,7 +284,7 @@ def test_kd_new_process_snapshots_at_begin_of_later_stage():
     module, kd, batch = Module(), KD(1.0), make_batch()
     kd.begin_task(module, "rgbd", 1)  # stage 1 started from the stage-0 checkpoint in a fresh run
     assert kd.teacher is not None and kd.teacher_stage == 0
-    pre = KD(1.0, teacher="pretrained")
+    pre = KD(1.0, teacher="pretrained", inputs="current")
     pre.begin_task(module, "rgbt", 0)
     with torch.no_grad():
         module.model.score.bias.add_(1.0)
@@ -281,11 +295,12 @@ def test_kd_new_process_snapshots_at_begin_of_later_stage():
 
 # ----------------------------------------------------------------------------- DER++
 def test_der_mse_to_stored_logits():
-    der = DERpp(alpha=0.5, beta=0.5)
-    assert der.needs_logits and der.needs_second_draw
-    out = {"score": torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]])}
-    items = store_logits([item("rgbt", 0), item("rgbt", 1)], out)
+    der = DERpp(alpha=0.5)
+    assert der.needs_logits and not der.replay_task_loss
+    out = {"score": torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 1.0]]), "box": torch.rand(2, 3, 4)}
+    items = store_outputs([item("rgbt", 0), item("rgbt", 1)], out)
     assert torch.equal(items[1]["logits"], out["score"][1]) and "logits_rgb" not in items[1]
+    assert torch.equal(items[0]["box_pred"], out["box"][0, 2])  # the box at the peak token
     replay_batch = {"logits": torch.stack([it["logits"] for it in items])}
     zero, _ = der.penalty(None, {}, out, replay_batch, out)
     moved, logs = der.penalty(None, {}, out, replay_batch, {"score": out["score"] + 2.0})
@@ -295,12 +310,19 @@ def test_der_mse_to_stored_logits():
         der.penalty(None, {}, out, {}, out)
 
 
-def test_most_confident_stored_head_is_the_target():
-    flat, peaked = torch.zeros(2, 3), torch.tensor([[9.0, 0.0, 0.0], [0.0, 0.1, 0.0]])
-    target = most_confident({"logits": flat, "logits_rgb": peaked, "logits_x": None})
-    assert torch.equal(target[0], peaked[0]) and torch.equal(target[1], peaked[1])
-    target = most_confident({"logits": torch.tensor([[0.0, 0.0, 0.0], [0.0, 5.0, 0.0]]), "logits_rgb": peaked})
-    assert torch.equal(target[1], torch.tensor([0.0, 5.0, 0.0]))
+def test_samm_consistency_picks_the_head_the_current_model_trusts_at_the_true_token():
+    # 2x2 grid; the true box centre lies in token 3 for both rows
+    box = torch.tensor([[0.6, 0.6, 0.9, 0.9]] * 2)
+    stored = {"logits": torch.zeros(2, 4), "logits_rgb": torch.ones(2, 4), "logits_x": torch.full((2, 4), 2.0)}
+    # current model: row 0 -> x head most likely at token 3, row 1 -> fused head
+    cur = {"score": torch.tensor([[0.0, 0, 0, 0], [0, 0, 0, 9.0]]), "score_rgb": torch.zeros(2, 4),
+           "score_x": torch.tensor([[0.0, 0, 0, 5.0], [0, 0, 0, 0]])}
+    cons = Consistency(weight=2.0, unimodal_weight=0.01)
+    loss, logs = cons.penalty(None, {}, cur, {"box": box, **stored}, cur)
+    target = torch.stack([stored["logits_x"][0], stored["logits"][1]])
+    mse = {k: torch.nn.functional.mse_loss(cur[k], target).item() for k in cur}
+    expected = 2.0 * (mse["score"] + 0.01 * (mse["score_rgb"] + mse["score_x"]))
+    assert loss.item() == pytest.approx(expected, rel=1e-6) and logs["mse_fused"] == pytest.approx(mse["score"])
 
 
 # ----------------------------------------------------------------------------- RKD
@@ -323,6 +345,12 @@ def test_rkd_zero_up_to_scale_and_for_tiny_batches():
     out = {"score": torch.zeros(2, 3), "feat_rgb": torch.eye(3), "feat_x": torch.tensor(
         [[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]])}
     assert method.penalty(None, {}, out)[0].item() == pytest.approx(0.25 * 2 / 9, abs=1e-4)
+    # SAMM aligns the unimodal outputs when the model has them; replayed rows are their own matrix
+    uni = dict(out, score_rgb=out["feat_rgb"], score_x=out["feat_x"], feat_x=out["feat_rgb"])
+    assert method.penalty(None, {}, uni)[0].item() == pytest.approx(0.25 * 2 / 9, abs=1e-4)
+    both, logs = method.penalty(None, {}, uni, {}, uni)
+    assert both.item() == pytest.approx(2 * 0.25 * 2 / 9, abs=1e-4) and set(logs) == {"distance_current",
+                                                                                       "distance_replay"}
 
 
 # ----------------------------------------------------------------------------- SAMM inference
@@ -391,3 +419,152 @@ def test_composite_sums_and_checkpoints():
         methods.load_state_dict({"kd": state["kd"]})
     empty = build_methods(None)
     assert len(empty) == 0 and empty.penalty(module, batch, out)[0].item() == 0.0
+
+
+# ----------------------------------------------------------------------------- live buffer (rehearsal)
+class FakePairs:
+    """load_pair stand-in: the crop is a draw of the generator it is given, so fresh crops show."""
+
+    def load_pair(self, ref, rng):
+        return {"x": torch.tensor(rng.random(3)), "ref": torch.tensor([ref.seq_index, ref.template_frame,
+                                                                       ref.search_frame]), "task": "rgbt"}
+
+
+def test_rehearsal_fills_from_the_stream_and_recuts_each_draw_afresh():
+    from unitrack.cl import Rehearsal
+
+    rh = Rehearsal(ReservoirBuffer(4, seed=0), seed=0, store=True)
+    rh.set_stage(0, ["rgbt"], {"rgbt": FakePairs()}, rows=3)
+    assert not rh.active  # empty buffer: nothing to replay at the first step
+    batch = dict(make_batch(6), replay=torch.tensor([False] * 5 + [True]))
+    out = {"score": torch.randn(6, 6), "box": torch.rand(6, 6, 4)}
+    assert rh.observe(batch, out) == 5  # replayed rows are not offered again
+    assert rh.buffer.seen == 5 and len(rh.buffer) == 4
+    kept = {it["seq_index"]: it for it in rh.buffer.items}
+    for idx, it in kept.items():  # outputs stored at insertion, per row
+        assert torch.equal(it["logits"], out["score"][idx // 3])
+    a, sa = rh.draw(3, step=1, tag=1)
+    assert len({tuple(r) for r in a["ref"].tolist()}) == 3  # no replacement within a draw
+    assert sa["logits"].shape == (3, 6) and a["replay"].all()
+    b, _ = rh.draw(4, step=1, tag=2)
+    for i, r in enumerate(a["ref"].tolist()):
+        j = b["ref"].tolist().index(r)
+        assert not torch.equal(a["x"][i], b["x"][j])  # same pair, a new crop in a new draw
+
+
+def test_balanced_buffer_keeps_each_item_of_a_task_with_probability_share_over_n():
+    m, n, trials = 6, 30, 1500
+    counts = {t: [0] * n for t in ("rgbt", "rgbd")}
+    for k in range(trials):
+        buf = BalancedBuffer(m, seed=5000 + k)
+        for task in counts:
+            for i in range(n):
+                buf.add(item(task, i))
+        for it in buf.items:
+            counts[it["task"]][it["seq_index"]] += 1
+    p = (m // 2) / n
+    sd = math.sqrt(trials * p * (1 - p))
+    for task, c in counts.items():
+        assert max(abs(v - trials * p) for v in c) < 4.5 * sd, task
+
+
+@pytest.mark.parametrize("kind,mode,ratio,expect", [
+    ("reservoir", "share", 0.25, (6, 0, 2)), ("reservoir", "append", 0.25, (8, 0, 2)),
+    ("full", "share", 0.5, (8, 4, 0)), ("full", "append", 0.5, (12, 4, 0)), ("none", "append", 0.5, (8, 0, 0)),
+])
+def test_batch_layout_share_vs_append(kind, mode, ratio, expect):
+    from unitrack.cl import batch_layout
+
+    assert batch_layout(kind, mode, ratio, 8, replaying=True) == expect
+    assert batch_layout(kind, mode, ratio, 8, replaying=False) == (8, 0, 0)  # first stage: no replay
+
+
+# ----------------------------------------------------------------------------- every method does something
+_RUNS: dict[tuple, dict] = {}
+
+
+def _final_weights(overrides: tuple, synth_root, tmp_path_factory) -> dict:
+    """Weights after a 2-stage, 3-step tiny serial run (cached: plain runs are shared by the cases)."""
+    if overrides not in _RUNS:
+        from omegaconf import open_dict
+
+        from tests.conftest import compose, tiny_train_overrides
+        from unitrack.train.unification import train
+
+        out = tmp_path_factory.mktemp("cl_run")
+        cfg = compose("train", ["+experiment=serial", *tiny_train_overrides(synth_root, out), "train.order=[rgbt,rgbd]",
+                                "data.val_max_frames=4", *overrides])
+        with open_dict(cfg):
+            del cfg["hydra"]
+        train(cfg, out / "run")
+        ck = torch.load(out / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)
+        _RUNS[overrides] = {"weights": ck["state_dict"], "unitrack": ck["unitrack"]}
+    return _RUNS[overrides]
+
+
+RES = ("cl=reservoir", "cl.replay.buffer_size=8", "cl.replay.ratio=0.5")
+UNI = (*RES, "model.heads=fused+unimodal")
+METHODS = {  # name: (plain-run overrides, weight key, weight > 0)
+    "der_alpha": (RES, "cl.der.alpha", 1.0),
+    "der_beta": ((*RES, "cl.der.alpha=0.3"), "cl.der.beta", 1.0),
+    "kd_replay": (RES, "cl.kd.weight", 5.0),
+    "lwf": (("cl=none", "cl.kd.inputs=current"), "cl.kd.weight", 5.0),
+    "rkd": (RES, "cl.rkd.weight", 5.0),
+    "samm_consistency": (UNI, "cl.samm.consistency_weight", 5.0),
+    "ewc": (RES, "cl.ewc.weight", 1e4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_method_weight_changes_training_and_zero_is_plain(name, synth_root, tmp_path_factory):
+    base, key, value = METHODS[name]
+    plain = _final_weights(base, synth_root, tmp_path_factory)["weights"]
+    zero = _final_weights((*base, f"{key}=0"), synth_root, tmp_path_factory)["weights"]
+    on = _final_weights((*base, f"{key}={value}"), synth_root, tmp_path_factory)["weights"]
+    assert plain.keys() == zero.keys() == on.keys()
+    assert all(torch.equal(plain[k], zero[k]) for k in plain), f"{key}=0 is not bit-identical to plain training"
+    assert any(not torch.equal(plain[k], on[k]) for k in plain), f"{key}={value} changed nothing"
+
+
+def test_samm_temperatures_fitted_every_stage_and_stored(synth_root, tmp_path_factory):
+    from unitrack.cl.samm import eval_samm_kwargs
+
+    st = _final_weights((*UNI, "cl=samm", "train.unimodal_loss_weight=0.01", "eval.samm=true"), synth_root,
+                        tmp_path_factory)["unitrack"]
+    temps = st["methods"]["samm"]["temperatures"]
+    assert set(temps) == {"fused", "rgb", "x"}
+    assert all(math.isfinite(t) and t > 0 for t in temps.values()) and any(abs(t - 1) > 1e-3 for t in temps.values())
+    assert len(st["buffer"]["items"]) == 8 and st["buffer"]["items"][0]["logits_x"] is not None
+    with pytest.raises(ConfigError, match="eval.samm"):
+        eval_samm_kwargs({"samm": True}, build_methods({}))
+    assert eval_samm_kwargs({"samm": False}, None) == {}
+
+
+def test_append_mode_keeps_the_full_current_batch(synth_root, tmp_path_factory):
+    share = _final_weights(RES, synth_root, tmp_path_factory)["unitrack"]["buffer"]
+    append = _final_weights((*RES, "cl.replay.mode=append"), synth_root, tmp_path_factory)["unitrack"]["buffer"]
+    # 3 steps x 4 pairs in stage 0; stage 1 offers 2 current pairs a step (share) or all 4 (append)
+    assert share["seen"] == 12 + 6 and append["seen"] == 12 + 12
+
+
+def test_per_stage_matrix_uses_samm_inference_with_the_fitted_temperatures(synth_root, tmp_path, monkeypatch):
+    from omegaconf import open_dict
+
+    import unitrack.train.unification as uni
+    from tests.conftest import compose, tiny_train_overrides
+
+    seen, real = [], uni.evaluate_tasks
+
+    def spy(model, val, out_dir, eval_cfg, tracker_kwargs=None):
+        seen.append(tracker_kwargs)
+        return real(model, val, out_dir, eval_cfg, tracker_kwargs)
+
+    monkeypatch.setattr(uni, "evaluate_tasks", spy)
+    cfg = compose("train", ["+experiment=serial_samm", *tiny_train_overrides(synth_root, tmp_path),
+                            "train.order=[rgbt,rgbd]", "data.val_max_frames=4", "cl.replay.buffer_size=8"])
+    with open_dict(cfg):
+        del cfg["hydra"]
+    uni.train(cfg, tmp_path / "run")
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)
+    assert len(seen) == 2 and seen[-1] == {"samm": {"temperatures": ck["unitrack"]["methods"]["samm"]["temperatures"]}}
+    assert seen[0]["samm"]["temperatures"] != seen[1]["samm"]["temperatures"]  # refitted at every stage end

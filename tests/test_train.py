@@ -110,9 +110,11 @@ def _cli(args, env=None):
     return [sys.executable, "-m", "unitrack.cli", "train", *args]
 
 
-def test_kill9_mid_stage_then_resume_equals_uninterrupted(tmp_path, synth_root):
-    """Kill -9 during stage 2, re-run the same command: same final matrix as an uninterrupted run."""
-    args = ["+experiment=serial_replay", *tiny_train_overrides(synth_root, tmp_path), "train.steps_per_stage=8",
+@pytest.mark.parametrize("exp", ["serial_replay", pytest.param("serial_der", marks=pytest.mark.slow)])
+def test_kill9_mid_stage_then_resume_equals_uninterrupted(exp, tmp_path, synth_root):
+    """Kill -9 during stage 2, re-run the same command: same final matrix as an uninterrupted run (serial_der:
+    the live buffer, its stored logits and both DER++ draws resume exactly too)."""
+    args = [f"+experiment={exp}", *tiny_train_overrides(synth_root, tmp_path), "train.steps_per_stage=8",
             "train.ckpt_every=2", "data.num_workers=0"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONHASHSEED": "0"}
     ref = subprocess.run(_cli([*args, f"hydra.run.dir={tmp_path / 'ref'}"]), env=env, capture_output=True,
@@ -145,6 +147,9 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(tmp_path, synth_root):
     assert "resuming stage 2" in again.stdout and "done, skipped" in again.stdout
     a, b = (json.loads((d / "matrix.json").read_text()) for d in (tmp_path / "ref", run))
     assert a["SR"] == b["SR"] and a["PR"] == b["PR"]
+    wa, wb = (torch.load(d / "checkpoints" / "stage_2_rgbe.ckpt", weights_only=False)["state_dict"]
+              for d in (tmp_path / "ref", run))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
 def test_ddp_spawn_on_cpu_two_processes(tmp_path, synth_root):

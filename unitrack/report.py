@@ -1,9 +1,17 @@
 """`unitrack report`: turn one run or a whole multirun tree into the paper's tables and plots.
 
-Every run folder holds config.yaml (written at start) and, when finished, matrix.json. Runs are grouped
-by method (single-task, parallel, serial, serial+replay, serial+replay+kd, experts, samm), and by the
-sweep knobs (X-branch depth, LoRA rank, task order); numbers are mean ± std over seeds. Unfinished or
-failed runs are listed as such, never dropped silently.
+Every run folder holds config.yaml (written at start) and, when finished, matrix.json. A method is named
+by the `method` tag every experiment config carries (an untagged run is named from its fields and marked
+"untagged"). Runs are averaged only like with like: a group is every run whose full resolved config is
+the same except the seed and path/run-dir keys, and the report lists which keys tell the groups of one
+method apart. Numbers are mean ± std over the seeds of a group. Unfinished or failed runs are listed as
+such, never dropped silently.
+
+Continual metrics beside BWT and today's forgetting (max over ALL stages − final): forgetting as
+Chaudhry et al. 2018 define it (max over the stages from the one that trained the task up to the one
+before last, minus final; negative when the task improved later) and forward transfer as Lopez-Paz &
+Ranzato 2017 (GEM) define it, mean over tasks k>0 of R[k-1][k] − b_k, with b_k the static-box
+baseline's SR on task k (the no-learning reference of matrix.json) in place of GEM's random-init model.
 """
 
 from __future__ import annotations
@@ -23,24 +31,102 @@ from unitrack.eval.metrics import task_forgetting
 from unitrack.eval.results import write_text_atomic
 
 
-def method_of(cfg) -> str:
+def inferred_method(cfg) -> str:
+    """A name from the config fields, for runs written before every experiment carried `method`."""
     mode = cfg.train.mode
     if mode == "single":
         return f"single_{cfg.train.order[0]}"
     if mode == "parallel":
         return "parallel"
-    if cfg.cl.rkd.get("weight", 0) > 0 or cfg.model.get("heads") == "fused+unimodal":
-        return "samm"
-    if cfg.model.get("experts", "shared") != "shared":
-        return "experts"
     name = "serial"
     if cfg.cl.replay.kind != "none":
         name += "+replay" if cfg.cl.replay.kind == "full" else f"+{cfg.cl.replay.kind}"
-    if cfg.cl.kd.get("weight", 0) > 0:
-        name += "+kd"
-    if cfg.cl.der.get("alpha", 0) > 0:
+    for key, tag in (("kd", "kd"), ("rkd", "rkd"), ("ewc", "ewc")):
+        if (cfg.cl.get(key) or {}).get("weight", 0) > 0:
+            name += f"+{tag}"
+    der = cfg.cl.get("der") or {}
+    if der.get("alpha", 0) > 0 or der.get("beta", 0) > 0:
         name += "+der"
+    if cfg.model.get("experts", "shared") != "shared":
+        name += "+experts"
     return name
+
+
+def method_of(cfg) -> str:
+    """The experiment's explicit `method` tag; never guessed from fields when present."""
+    tag = cfg.get("method")
+    return str(tag) if tag else f"{inferred_method(cfg)} (untagged)"
+
+
+#: Keys that say where a run lives, not what it is: never a reason to keep runs apart.
+IGNORED_PREFIXES = ("seed", "paths.", "hydra.")
+
+
+def _ignored(key: str) -> bool:
+    leaf = key.rsplit(".", 1)[-1]
+    return key.startswith(IGNORED_PREFIXES) or leaf in ("root", "benchmark", "dirpath") or leaf.endswith("dir")
+
+
+def flat_config(cfg) -> dict[str, str]:
+    """Resolved config as dotted key -> JSON value, minus the seed and path/run-dir keys."""
+    out: dict[str, str] = {}
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(v, f"{prefix}{k}.")
+        else:
+            key = prefix[:-1]
+            if not _ignored(key):  # 0 and 0.0 are one setting (a command-line override writes an int)
+                value = float(node) if isinstance(node, int) and not isinstance(node, bool) else node
+                out[key] = json.dumps(value, sort_keys=True)
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out
+
+
+def group_runs(runs: list[dict]) -> list[dict]:
+    """Like-with-like groups: runs whose flat config (minus seed and paths) is identical. Each group gets
+    `differs`: the keys (and its values) on which it differs from the other groups of its method."""
+    groups: dict[tuple, dict] = {}
+    for r in runs:
+        key = (r["method"], tuple(sorted(r["config"].items())))
+        groups.setdefault(key, {"method": r["method"], "config": r["config"], "runs": []})["runs"].append(r)
+    out = sorted(groups.values(), key=lambda g: (METHOD_ORDER.index(g["method"]) if g["method"] in METHOD_ORDER
+                                                  else 99, g["method"], sorted(g["config"].items())))
+    for g in out:
+        same = [h for h in out if h["method"] == g["method"]]
+        keys = sorted({k for h in same for k in set(h["config"]) | set(g["config"])
+                       if h["config"].get(k) != g["config"].get(k)})
+        g["differs"] = {k: g["config"].get(k, "–") for k in keys}
+    return out
+
+
+def chaudhry_forgetting(R) -> list[float]:
+    """Per task k < T-1: max_{k <= l <= T-2} R[l][k] − R[T-1][k] (Chaudhry et al. 2018); may be negative."""
+    M = np.asarray(R, dtype=np.float64)
+    T = M.shape[0]
+    return [float(M[k:T - 1, k].max() - M[T - 1, k]) for k in range(T - 1)]
+
+
+def forward_transfer(R, baseline: list[float]) -> float | None:
+    """GEM's FWT: mean_{k>=1} R[k-1][k] − b_k (None for one stage)."""
+    M = np.asarray(R, dtype=np.float64)
+    if M.shape[0] < 2:
+        return None
+    return float(np.mean([M[k - 1, k] - baseline[k] for k in range(1, M.shape[0])]))
+
+
+def continual_extras(matrix: dict) -> dict[str, Any]:
+    """Chaudhry forgetting (mean and per task) and FWT of a square stage x task SR matrix; {} otherwise."""
+    R, tasks = np.asarray(matrix["SR"], dtype=np.float64), matrix["tasks"]
+    if R.ndim != 2 or R.shape != (len(tasks), len(tasks)) or len(tasks) < 2:
+        return {}
+    fg = chaudhry_forgetting(R)
+    sb = (matrix.get("static_box") or {}).get("per_task") or {}
+    base = [float(sb[t]["SR"]) if t in sb else float("nan") for t in tasks]
+    return {"forgetting_chaudhry": float(np.mean(fg)), "forgetting_chaudhry_by_task": dict(zip(tasks, fg)),
+            "fwt": forward_transfer(R, base)}
 
 
 def collect(root: Path) -> tuple[list[dict], list[dict]]:
@@ -52,6 +138,7 @@ def collect(root: Path) -> tuple[list[dict], list[dict]]:
         run = cfg_path.parent
         cfg = OmegaConf.load(cfg_path)
         info = {"run": str(run.relative_to(root)) if run != root else ".", "method": method_of(cfg),
+                "config": flat_config(cfg),
                 "seed": int(cfg.seed), "depth": int(cfg.model.x_branch.depth), "rank": int(cfg.model.lora.rank),
                 "order": "".join(t[-1].upper() for t in cfg.train.order), "tasks": list(cfg.train.order)}
         m = run / "matrix.json"
@@ -102,13 +189,13 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     write_text_atomic(path, buf.getvalue())
 
 
-METHOD_ORDER = ["single_rgbt", "single_rgbd", "single_rgbe", "parallel", "serial", "serial+replay",
-                "serial+replay+kd", "serial+reservoir", "serial+balanced", "experts", "samm"]
+METHOD_ORDER = ["single_rgbt", "single_rgbd", "single_rgbe", "parallel", "finetune", "lwf", "ewc", "replay",
+                "replay+kd", "er_reservoir", "er_balanced", "er+kd", "der", "samm", "replay+experts"]
 
 
 def pick_checkpoint(done: list[dict], root: Path) -> Path | None:
     """The final-stage checkpoint of a serial run (serial+replay preferred), else any finished run's."""
-    ranked = sorted(done, key=lambda r: (r["matrix"]["mode"] != "serial", r["method"] != "serial+replay", r["run"]))
+    ranked = sorted(done, key=lambda r: (r["matrix"]["mode"] != "serial", r["method"] != "replay", r["run"]))
     for r in ranked:
         ckpts = sorted((root / r["run"] / "checkpoints").glob("stage_*.ckpt"))
         if ckpts:
@@ -183,21 +270,27 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
     md = [f"# unitrack report\n\nSource: `{root}` — {len(done)} finished run(s), {len(broken)} unfinished.\n"]
     cols = [f"{t}_{m}" for t in TASKS for m in ("SR", "PR")] + ["pooled_SR", "pooled_PR"]
 
-    # 1. paper-style table: one row per method and setting (depth, rank, order); seeds averaged
-    by_method: dict[tuple, list[dict]] = defaultdict(list)
-    for r in done:
-        by_method[(r["method"], r["depth"], r["rank"], r["order"])].append(r)
+    # 1. paper-style table: one row per like-with-like group (same config but the seed); seeds averaged
+    groups = group_runs(done)
     rows, csv_rows = [], []
-    for key in sorted(by_method, key=lambda k: (METHOD_ORDER.index(k[0]) if k[0] in METHOD_ORDER else 99, k)):
-        runs = by_method[key]
+    for g in groups:
+        runs = g["runs"]
         sc = [final_scores(r) for r in runs]
         seeds = ",".join(str(r["seed"]) for r in runs)
-        rows.append([key[0], str(key[1]), str(key[2]), key[3], seeds] + [_ms([s.get(c) for s in sc]) for c in cols])
-        csv_rows.append([*key, len(runs)] + [float(np.mean([s[c] for s in sc if c in s]))
-                                             if any(c in s for s in sc) else "" for c in cols])
-    md += ["## Methods (final scores; mean ± std over seeds)\n",
-           _table(["method", "x depth", "rank", "order", "seeds", *cols], rows), ""]
-    _write_csv(out / "methods.csv", ["method", "x_branch_depth", "lora_rank", "order", "runs", *cols], csv_rows)
+        setting = ", ".join(f"{k}={v}" for k, v in g["differs"].items()) or "–"
+        r0 = runs[0]
+        rows.append([g["method"], setting, str(r0["depth"]), str(r0["rank"]), r0["order"], seeds]
+                    + [_ms([s.get(c) for s in sc]) for c in cols])
+        csv_rows.append([g["method"], setting, r0["depth"], r0["rank"], r0["order"], len(runs)]
+                        + [float(np.mean([s[c] for s in sc if c in s])) if any(c in s for s in sc) else ""
+                           for c in cols])
+    md += ["## Methods (final scores; mean ± std over seeds of identical configs)\n",
+           "Runs are averaged only when their whole resolved config is the same except the seed (and paths); "
+           "`setting` lists the keys on which a row differs from the other rows of its method.\n",
+           _table(["method", "setting", "x depth", "rank", "order", "seeds", *cols], rows), ""]
+    _write_csv(out / "methods.csv", ["method", "setting", "x_branch_depth", "lora_rank", "order", "runs", *cols],
+               csv_rows)
+    by_method = {g["method"]: g for g in groups}
 
     # 2. stage x task heatmaps with BWT / forgetting for serial runs
     md.append("## Stage × task (SR) of serial runs\n")
@@ -217,8 +310,10 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
         fig.savefig(out / f"heatmap_{name}.png", dpi=110)
         plt.close(fig)
         bwt, fg = s.get("bwt"), s.get("forgetting")
+        ex = continual_extras(r["matrix"])
         md.append(f"- `{r['run']}` ({r['method']}, order {r['order']}, seed {r['seed']}): BWT "
-                  f"{bwt:+.3f}, forgetting {fg:.3f} — ![](heatmap_{name}.png)" if bwt is not None else
+                  f"{bwt:+.3f}, forgetting {fg:.3f}, forgetting (Chaudhry) {ex['forgetting_chaudhry']:+.3f}, "
+                  f"FWT {ex['fwt']:+.3f} — ![](heatmap_{name}.png)" if bwt is not None and ex else
                   f"- `{r['run']}`: single stage")
     md.append("")
 
@@ -258,24 +353,33 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
 
     # 4. task order: pooled SR, BWT and which task is forgotten most (the paper: RGBT > RGBD > RGBE)
     orders = defaultdict(list)
-    for r in done:
-        if r["matrix"]["mode"] == "serial":
-            orders[(r["method"], r["order"])].append(r)
+    for gi, g in enumerate(groups):
+        for r in g["runs"]:
+            if r["matrix"]["mode"] == "serial":
+                orders[(g["method"], r["order"], gi)].append(r)
     if orders:
         rows, csv_rows = [], []
-        for (m, o), runs in sorted(orders.items()):
+        for (m, o, _gi), runs in sorted(orders.items()):
             pooled = [final_scores(r)["pooled_SR"] for r in runs]
             bwt = [(r["matrix"].get("SR_summary") or {}).get("bwt") for r in runs]
             fg = {t: [v for r in runs if (v := forgetting_by_task(r["matrix"]).get(t)) is not None] for t in TASKS}
-            rows.append([m, o, _ms(pooled), _ms(bwt), *(_ms(fg[t]) for t in TASKS), str(len(runs))])
-            csv_rows.append([m, o, float(np.mean(pooled)), *(float(np.mean(v)) if v else "" for v in
-                                                              (bwt, *fg.values())), len(runs)])
-        md += ["## Task order (pooled SR, BWT, per-task forgetting of SR)\n",
-               _table(["method", "order", "pooled SR", "BWT", *(f"forgetting {t}" for t in TASKS), "runs"], rows),
+            ex = [continual_extras(r["matrix"]) for r in runs]
+            fc = [e.get("forgetting_chaudhry") for e in ex]
+            fwt = [e.get("fwt") for e in ex]
+            rows.append([m, o, _ms(pooled), _ms(bwt), *(_ms(fg[t]) for t in TASKS), _ms(fc), _ms(fwt),
+                         str(len(runs))])
+            csv_rows.append([m, o, float(np.mean(pooled)), *(float(np.mean([x for x in v if x is not None]))
+                                                             if any(x is not None for x in v) else ""
+                                                             for v in (bwt, *fg.values(), fc, fwt)), len(runs)])
+        md += ["## Task order (pooled SR, BWT, per-task forgetting of SR, Chaudhry forgetting, FWT)\n",
+               _table(["method", "order", "pooled SR", "BWT", *(f"forgetting {t}" for t in TASKS),
+                       "forgetting (Chaudhry)", "FWT", "runs"], rows),
                "", "Forgetting of a task = its best SR after any stage minus its final SR (the last-trained "
-               "task has none).", ""]
+               "task has none). Chaudhry forgetting takes the best only over the stages from the one that "
+               "trained the task to the one before last (negative: the task improved later). FWT (GEM) = mean "
+               "over tasks k > 0 of the SR on task k just before it is trained minus the static-box SR.", ""]
         _write_csv(out / "orders.csv", ["method", "order", "pooled_SR", "bwt", *(f"forgetting_{t}" for t in TASKS),
-                                        "runs"], csv_rows)
+                                        "forgetting_chaudhry", "fwt", "runs"], csv_rows)
 
     # 5. LoRA rank vs score and trainable parameters
     ranks = defaultdict(list)
@@ -302,4 +406,4 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
     md += [f"- `{b['run']}` ({b['method']}): {b['status']}" for b in broken] or ["none"]
     text = "\n".join(md) + "\n"
     write_text_atomic(out / "report.md", text)
-    return {"finished": len(done), "unfinished": len(broken), "methods": sorted({k[0] for k in by_method})}
+    return {"finished": len(done), "unfinished": len(broken), "methods": sorted(by_method)}

@@ -40,6 +40,8 @@ class ContinualMethod:
     name = "base"
     #: The data side must store the model's score logits with each buffer item (DER++).
     needs_logits = False
+    #: Replayed rows of the batch also get the tracking loss (experience replay); DER turns it off.
+    replay_task_loss = True
 
     def begin_task(self, module: nn.Module, task: str, stage: int) -> None:
         pass
@@ -74,6 +76,10 @@ class Composite(ContinualMethod):
     @property
     def needs_logits(self) -> bool:  # type: ignore[override]
         return any(m.needs_logits for m in self.methods.values())
+
+    @property
+    def replay_task_loss(self) -> bool:  # type: ignore[override]
+        return all(m.replay_task_loss for m in self.methods.values())
 
     def get(self, name: str) -> ContinualMethod | None:
         return self.methods.get(name)
@@ -130,13 +136,19 @@ def _number(sec: Mapping[str, Any], key: str, path: str, default: float, positiv
     return value
 
 
-def build_methods(cfg_cl: Mapping[str, Any] | None) -> Composite:
+def _starts_from_init(model_cfg: Mapping[str, Any] | None) -> bool:
+    """A tracker-level foundation/pretrained init (`model.init`): heads and X branch already trained."""
+    return model_cfg is not None and bool(model_cfg.get("init"))
+
+
+def build_methods(cfg_cl: Mapping[str, Any] | None, model_cfg: Mapping[str, Any] | None = None) -> Composite:
     """Build the active methods from the `cl` config group; a method is active when its weight > 0."""
     from unitrack.cl.der import DERpp
     from unitrack.cl.distill import KD
+    from unitrack.cl.ewc import OnlineEWC
     from unitrack.cl.replay import BOUNDED_KINDS, validate_replay
     from unitrack.cl.rkd import RKD
-    from unitrack.cl.samm import Calibration
+    from unitrack.cl.samm import Calibration, Consistency
 
     cfg_cl = cfg_cl or {}
     replay = validate_replay(cfg_cl.get("replay"))
@@ -146,25 +158,30 @@ def build_methods(cfg_cl: Mapping[str, Any] | None) -> Composite:
     kd_weight = _number(kd, "weight", "cl.kd.weight", 0.0)
     if kd_weight > 0:
         teacher = kd.get("teacher", "previous")
-        inputs = kd.get("inputs", "both")
+        inputs = kd.get("inputs", "replay")
         if teacher not in KD.TEACHERS:
             raise ConfigError("cl.kd.teacher", f"expected one of {KD.TEACHERS}, got {teacher!r}")
+        if teacher == "pretrained" and not _starts_from_init(model_cfg):
+            raise ConfigError("cl.kd.teacher", "'pretrained' distils towards the model before stage 1, whose "
+                                               "heads and X branch are random unless the run starts from a "
+                                               "trained tracker (set model.init); use 'previous'")
         if inputs not in KD.INPUTS:
             raise ConfigError("cl.kd.inputs", f"expected one of {KD.INPUTS}, got {inputs!r}")
+        if inputs == "replay" and replay["kind"] == "none":
+            raise ConfigError("cl.kd.inputs", "'replay' distils on replayed pairs but cl.replay.kind is 'none' "
+                                              "(use inputs=current for LwF without replay)")
         methods.append(KD(kd_weight, _number(kd, "temperature", "cl.kd.temperature", 2.0, positive=True),
-                          _number(kd, "box_weight", "cl.kd.box_weight", 1.0), teacher=teacher, inputs=inputs))
+                          _number(kd, "box_weight", "cl.kd.box_weight", 0.0), teacher=teacher, inputs=inputs))
 
     der = _section(cfg_cl, "der")
     alpha = _number(der, "alpha", "cl.der.alpha", 0.0)
     beta = _number(der, "beta", "cl.der.beta", 0.0)
     if alpha > 0 or beta > 0:
-        if replay["kind"] not in BOUNDED_KINDS:
-            raise ConfigError("cl.der.alpha", "DER++ replays stored outputs, so it needs cl.replay.kind "
-                                              f"'reservoir' or 'balanced', got {replay['kind']!r}")
-        target = der.get("target", "fused")
-        if target not in DERpp.TARGETS:
-            raise ConfigError("cl.der.target", f"expected one of {DERpp.TARGETS}, got {target!r}")
-        methods.append(DERpp(alpha, beta, target=target))
+        if replay["kind"] not in BOUNDED_KINDS or replay["ratio"] in (None, 0.0):
+            raise ConfigError("cl.der.alpha", "DER replays stored outputs, so it needs cl.replay.kind "
+                                              f"'reservoir' or 'balanced' and cl.replay.ratio > 0, got "
+                                              f"{replay['kind']!r} / {replay['ratio']}")
+        methods.append(DERpp(alpha, beta, box_weight=_number(der, "box_weight", "cl.der.box_weight", 0.0)))
 
     rkd = _section(cfg_cl, "rkd")
     rkd_weight = _number(rkd, "weight", "cl.rkd.weight", 0.0)
@@ -172,8 +189,25 @@ def build_methods(cfg_cl: Mapping[str, Any] | None) -> Composite:
         methods.append(RKD(rkd_weight))
 
     samm = _section(cfg_cl, "samm")
+    cons = _number(samm, "consistency_weight", "cl.samm.consistency_weight", 0.0)
+    if cons > 0 or bool(samm.get("fit_temperature", False)):
+        if replay["kind"] not in BOUNDED_KINDS:
+            key = "cl.samm.consistency_weight" if cons > 0 else "cl.samm.fit_temperature"
+            raise ConfigError(key, "SAMM's consistency and calibration use the replay buffer: needs "
+                                   f"cl.replay.kind 'reservoir' or 'balanced', got {replay['kind']!r}")
+    if cons > 0:
+        methods.append(Consistency(cons, _number(samm, "unimodal_weight", "cl.samm.unimodal_weight", 0.01)))
     if bool(samm.get("fit_temperature", False)):
         methods.append(Calibration(init=_number(samm, "init_temperature", "cl.samm.init_temperature", 1.5,
                                                 positive=True),
                                    max_samples=int(samm.get("max_samples", 4096))))
+
+    ewc = _section(cfg_cl, "ewc")
+    ewc_weight = _number(ewc, "weight", "cl.ewc.weight", 0.0)
+    if ewc_weight > 0:
+        gamma = _number(ewc, "gamma", "cl.ewc.gamma", 1.0)
+        if gamma > 1:
+            raise ConfigError("cl.ewc.gamma", f"online EWC decays old Fisher terms: must be in [0, 1], got {gamma}")
+        batches = int(_number(ewc, "fisher_batches", "cl.ewc.fisher_batches", 8, positive=True))
+        methods.append(OnlineEWC(ewc_weight, gamma, batches))
     return Composite(methods)

@@ -1,74 +1,56 @@
-"""DER++: replayed pairs must reproduce the score logits the model gave them when they entered the buffer.
+"""DER / DER++ (Buzzega et al. 2020, as Mammoth's derpp.py): replay the model's own past outputs.
 
-L = L_task + alpha * MSE(f(x_b), z_b) + beta * L_task(x'_b, y'_b), with two independent buffer draws.
-The Lightning module computes both task losses (it owns the tracking loss); this method returns the
-alpha term and tells the data side, through `needs_logits`, to store logits with each buffer item.
+L = L_task(current) + alpha * MSE(f(x_b), z_b) + beta * L_task(x'_b, y'_b)
 
-With target='most_confident' the stored target is, per sample, whichever stored head (fused, RGB, X)
-was most confident when stored: SAMM's consistency on replayed samples.
+z_b are the score logits the model produced for a pair at the step it entered the buffer (stored by
+unitrack/cl/rehearsal.py during training, with the box at the peak token). The alpha term uses the
+replay rows of the step's batch (draw 1); the beta term is the tracking loss on a second, independent
+draw of the same size, cut afresh. beta = 0 is DER. While DER is on, the draw-1 rows get no task loss
+(DER replaces experience replay rather than adding to it): with alpha = beta = 0 the method is not
+built and the run is plain experience replay on the same buffer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 import torch.nn.functional as F
-from torch import Tensor
 
-from unitrack.cl.base import ContinualMethod, zero_like
-
-#: Buffer-item key <- model output key. Per-modality heads are stored only when the model emits them.
-STORED = {"logits": "score", "logits_rgb": "score_rgb", "logits_x": "score_x"}
-
-
-def store_logits(items: list[dict[str, Any]], out: Mapping[str, Tensor]) -> list[dict[str, Any]]:
-    """Attach the (detached, CPU, float32) score logits of batch row i to items[i]; returns items."""
-    heads = {key: out[src].detach().float().cpu() for key, src in STORED.items() if out.get(src) is not None}
-    if "logits" not in heads:
-        raise KeyError("model output has no 'score' to store")
-    if len(items) != heads["logits"].shape[0]:
-        raise ValueError(f"{len(items)} items for a batch of {heads['logits'].shape[0]} outputs")
-    for i, item in enumerate(items):
-        for key, value in heads.items():
-            item[key] = value[i].clone()
-    return items
-
-
-def most_confident(stored: Mapping[str, Tensor]) -> Tensor:
-    """Per sample, the stored logits (B, N) of the head whose softmax peak is highest."""
-    heads = [v for v in stored.values() if v is not None]
-    stack = torch.stack(heads)  # (H, B, N)
-    conf = stack.float().softmax(dim=-1).amax(dim=-1)  # (H, B)
-    best = conf.argmax(dim=0)  # (B,)
-    return stack[best, torch.arange(stack.shape[1], device=stack.device)]
+from unitrack.cl.base import ContinualMethod, forward, zero_like
 
 
 class DERpp(ContinualMethod):
     name = "der"
     needs_logits = True
-    TARGETS = ("fused", "most_confident")
+    replay_task_loss = False
 
-    def __init__(self, alpha: float, beta: float = 0.0, target: str = "fused"):
-        if target not in self.TARGETS:
-            raise ValueError(f"DER++ target must be one of {self.TARGETS}, got {target!r}")
-        self.alpha, self.beta, self.target = float(alpha), float(beta), target
+    def __init__(self, alpha: float, beta: float = 0.0, box_weight: float = 0.0):
+        self.alpha, self.beta, self.box_weight = float(alpha), float(beta), float(box_weight)
 
-    @property
-    def needs_second_draw(self) -> bool:
-        """The module should compute beta * task loss on a second, independent buffer draw."""
-        return self.beta > 0
+    def logit_term(self, replay_batch, replay_out) -> tuple[torch.Tensor, dict[str, float]]:
+        """alpha * MSE to the stored logits (+ box_weight * L1 of the box at the stored peak token)."""
+        current = replay_out["score"]
+        target = replay_batch["logits"].to(current.device, torch.float32)
+        mse = F.mse_loss(current.float(), target)
+        loss, logs = self.alpha * mse, {"mse": float(mse.detach())}
+        if self.box_weight > 0 and replay_batch.get("box_pred") is not None:
+            idx = target.flatten(1).argmax(1)
+            box = replay_out["box"][torch.arange(len(idx), device=idx.device), idx].float()
+            l1 = F.l1_loss(box, replay_batch["box_pred"].to(box.device, torch.float32))
+            loss = loss + self.alpha * self.box_weight * l1
+            logs["box_l1"] = float(l1.detach())
+        return loss, logs
 
     def penalty(self, module, batch, out, replay_batch=None, replay_out=None):
-        if self.alpha == 0 or replay_batch is None or replay_out is None:
-            return zero_like(out), {}
-        if replay_batch.get("logits") is None:
-            raise KeyError("DER++ needs replay_batch['logits'] (B, N): store them with store_logits()")
-        if self.target == "most_confident":
-            target = most_confident({k: replay_batch.get(k) for k in STORED})
-        else:
-            target = replay_batch["logits"]
-        current = replay_out["score"]
-        mse = F.mse_loss(current.float(), target.to(current.device, torch.float32))
-        return self.alpha * mse, {"mse": float(mse.detach())}
+        total, logs = zero_like(out), {}
+        if self.alpha > 0 and replay_batch is not None and replay_out is not None:
+            if replay_batch.get("logits") is None:
+                raise KeyError("DER needs replay_batch['logits']: the buffer must store outputs (needs_logits)")
+            total, logs = self.logit_term(replay_batch, replay_out)
+        if self.beta > 0 and replay_batch is not None:
+            drawn = module.draw_replay(tag=2)  # independent of draw 1: the buffer rng has moved on
+            if drawn is not None:
+                second = drawn[0]
+                task, _ = module.task_loss(forward(module.model, second), second)
+                total = total + self.beta * task
+                logs["beta_task"] = float(task.detach())
+        return total, logs

@@ -64,15 +64,18 @@ class KD(ContinualMethod):
     teacher='previous': snapshot at the end of each stage, inactive in stage 0 (nothing to keep yet).
     teacher='pretrained': snapshot once before stage 0 and keep it (MoDE's distillation to the frozen
     pre-trained model), active from stage 0.
-    inputs: distil on the current batch, the replayed batch, or both.
+    inputs: distil on the replayed batch (default: LwF keeps what belongs to old tasks, and in a serial
+    run the old tasks' inputs are the replayed ones), the current batch (LwF without a buffer), or both.
+    Defaults as Mammoth's lwf.py: weight (alpha) 0.5, T = 2; the box term is off (weight 1 lowered pooled
+    SR from 0.295 to 0.113 in an earlier study).
     """
 
     name = "kd"
     TEACHERS = ("previous", "pretrained")
-    INPUTS = ("both", "current", "replay")
+    INPUTS = ("replay", "current", "both")
 
-    def __init__(self, weight: float, temperature: float = 2.0, box_weight: float = 1.0,
-                 teacher: str = "previous", inputs: str = "both"):
+    def __init__(self, weight: float = 0.5, temperature: float = 2.0, box_weight: float = 0.0,
+                 teacher: str = "previous", inputs: str = "replay"):
         if temperature <= 0:
             raise ValueError(f"KD temperature must be > 0, got {temperature}")
         if teacher not in self.TEACHERS or inputs not in self.INPUTS:

@@ -20,6 +20,20 @@ Item = dict[str, Any]
 REPLAY_KINDS = ("none", "full", "reservoir", "balanced")
 BOUNDED_KINDS = ("reservoir", "balanced")
 REF_KEYS = ("seq_index", "template_frame", "search_frame")
+#: share: replay takes `ratio` of a fixed batch; append: the current task keeps its whole batch and
+#: round(ratio * batch) replayed rows come on top (Mammoth's ER concatenates its buffer minibatch).
+REPLAY_MODES = ("share", "append")
+
+
+def batch_layout(kind: str, mode: str, ratio: float, batch_size: int, replaying: bool) -> tuple[int, int, int]:
+    """(rows the data loader yields per step, of which full-rehearsal replay rows, rows drawn from a bounded
+    buffer by the training step). Bounded buffers are drawn live (they fill as the stream is seen), so
+    their rows never go through the loader."""
+    r = int(round(ratio * batch_size)) if replaying and kind != "none" else 0
+    current = batch_size if mode == "append" else batch_size - r
+    if kind == "full":
+        return current + r, r, 0
+    return current, 0, r
 
 
 def _check_item(item: Mapping[str, Any]) -> None:
@@ -192,14 +206,17 @@ def items_from_batch(batch: Mapping[str, Any]) -> list[Item]:
 
 
 def validate_replay(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Check `cl.replay` and return it as a plain dict {kind, buffer_size, ratio}."""
+    """Check `cl.replay` and return it as a plain dict {kind, buffer_size, ratio, mode}."""
     cfg = dict(cfg or {})
     kind = cfg.get("kind", "none") or "none"
     if kind not in REPLAY_KINDS:
         raise ConfigError("cl.replay.kind", f"expected one of {', '.join(REPLAY_KINDS)}, got {kind!r}")
+    mode = cfg.get("mode", "share") or "share"
+    if mode not in REPLAY_MODES:
+        raise ConfigError("cl.replay.mode", f"expected one of {', '.join(REPLAY_MODES)}, got {mode!r}")
     if cfg.get("ratio") is None and kind == "full":
         # Full rehearsal by dataset ratio: stage k mixes its k+1 tasks 1:1 (replay share k/(k+1)).
-        return {"kind": kind, "buffer_size": 0, "ratio": None}
+        return {"kind": kind, "buffer_size": 0, "ratio": None, "mode": mode}
     try:
         ratio = float(cfg.get("ratio", 0.0))
     except (TypeError, ValueError):
@@ -211,4 +228,4 @@ def validate_replay(cfg: Mapping[str, Any] | None) -> dict[str, Any]:
         if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
             raise ConfigError("cl.replay.buffer_size",
                               f"replay kind {kind!r} needs an integer buffer size > 0, got {size!r}")
-    return {"kind": kind, "buffer_size": int(size or 0), "ratio": ratio}
+    return {"kind": kind, "buffer_size": int(size or 0), "ratio": ratio, "mode": mode}

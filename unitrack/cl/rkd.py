@@ -1,4 +1,4 @@
-"""SAMM's distance-wise relational KD between the RGB and X representations of the same samples.
+"""SAMM's distance-wise relational KD between the RGB and X outputs of the same samples.
 
 Each modality should arrange the batch the same way: pairwise distances of the L2-normalised features,
 divided by their mean non-zero value (so only the shape of the arrangement counts, not its scale), are
@@ -45,9 +45,18 @@ def rkd_loss(feat_rgb: Tensor, feat_x: Tensor) -> Tensor:
     return rkd_distance(feat_rgb, feat_x) + rkd_distance(feat_x, feat_rgb)
 
 
+def _pair(out) -> tuple[Tensor, Tensor] | None:
+    """SAMM aligns the unimodal classifier outputs (score maps); a fused-only model offers its RGB and X
+    features instead."""
+    for a, b in (("score_rgb", "score_x"), ("feat_rgb", "feat_x")):
+        if out is not None and out.get(a) is not None and out.get(b) is not None:
+            return out[a], out[b]
+    return None
+
+
 class RKD(ContinualMethod):
-    """Active in every stage (it aligns modalities rather than guarding old tasks); replayed pairs join
-    the current ones so the relational structure spans old and new tasks."""
+    """Active in every stage (it aligns modalities rather than guarding old tasks). As in SAMM's mmcl.py
+    the current rows and the replayed rows are two separate relational matrices, their losses summed."""
 
     name = "rkd"
 
@@ -55,11 +64,12 @@ class RKD(ContinualMethod):
         self.weight = float(weight)
 
     def penalty(self, module, batch, out, replay_batch=None, replay_out=None):
-        if out.get("feat_rgb") is None or out.get("feat_x") is None:
-            return zero_like(out), {}
-        rgb, x = [out["feat_rgb"]], [out["feat_x"]]
-        if replay_out is not None and replay_out.get("feat_rgb") is not None and replay_out.get("feat_x") is not None:
-            rgb.append(replay_out["feat_rgb"])
-            x.append(replay_out["feat_x"])
-        loss = rkd_loss(torch.cat(rgb), torch.cat(x))
-        return self.weight * loss, {"distance": float(loss.detach())}
+        total, logs = zero_like(out), {}
+        for part, o in (("current", out), ("replay", replay_out)):
+            pair = _pair(o)
+            if pair is None:
+                continue
+            loss = rkd_loss(*pair)
+            total = total + self.weight * loss
+            logs[f"distance_{part}"] = float(loss.detach())
+        return total, logs

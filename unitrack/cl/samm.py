@@ -3,6 +3,11 @@ their calibrated confidence, so a missing or noisy modality simply contributes l
 
 For a tracker the "classes" are the N search tokens: a head's softmax over tokens says where the
 target is, and the calibration target of a pair is the token holding the ground-truth box centre.
+
+Training side, as SAMM's mmcl.py: consistency on replayed pairs to the stored logits of whichever head
+the *current* model gives the highest probability of the true token, regressing the fused head plus
+0.01 x each unimodal head (weight 1); temperatures refitted on the whole buffer (fresh crops) at every
+stage end; the unimodal task-loss weight 0.01 is `train.unimodal_loss_weight` in serial_samm.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from unitrack.cl.base import ContinualMethod
+from unitrack.cl.base import ContinualMethod, forward, zero_like
+from unitrack.errors import ConfigError
 
 #: Model output key -> head name used for temperatures.
 HEADS = {"score": "fused", "score_rgb": "rgb", "score_x": "x"}
@@ -69,6 +75,42 @@ def combine_heads(scores: Mapping[str, Tensor | None], temperatures: Mapping[str
     return total
 
 
+def grid_of(n_tokens: int) -> int:
+    side = int(round(math.sqrt(n_tokens)))
+    if side * side != n_tokens:
+        raise ValueError(f"score map of {n_tokens} tokens is not a square grid")
+    return side
+
+
+#: Stored buffer key of each head's logits (unitrack/cl/rehearsal.py) <- model output key.
+STORED_OF = {"score": "logits", "score_rgb": "logits_rgb", "score_x": "logits_x"}
+
+
+class Consistency(ContinualMethod):
+    """SAMM's dynamic-logit consistency on replayed pairs (mmcl.py): per sample, the stored logits of the
+    head that the current model finds most likely at the true token are the target of every head."""
+
+    name = "consistency"
+    needs_logits = True
+
+    def __init__(self, weight: float = 1.0, unimodal_weight: float = 0.01):
+        self.weight, self.unimodal_weight = float(weight), float(unimodal_weight)
+
+    def penalty(self, module, batch, out, replay_batch=None, replay_out=None):
+        if replay_batch is None or replay_out is None or replay_batch.get("logits") is None:
+            return zero_like(out), {}
+        heads = [k for k in HEADS if replay_out.get(k) is not None and replay_batch.get(STORED_OF[k]) is not None]
+        cur = replay_out["score"]
+        target_tok = center_token(replay_batch["box"], grid_of(cur.shape[1])).to(cur.device)
+        rows = torch.arange(len(target_tok), device=cur.device)
+        prob = torch.stack([replay_out[k].detach().float().softmax(-1)[rows, target_tok] for k in heads])  # (H, B)
+        stored = torch.stack([replay_batch[STORED_OF[k]].to(cur.device, torch.float32) for k in heads])
+        target = stored[prob.argmax(0), rows]  # (B, N)
+        parts = {k: F.mse_loss(replay_out[k].float(), target) for k in heads}
+        loss = parts["score"] + self.unimodal_weight * sum(v for k, v in parts.items() if k != "score")
+        return self.weight * loss, {f"mse_{HEADS[k]}": float(v.detach()) for k, v in parts.items()}
+
+
 def center_token(box: Tensor, feat_size: int | tuple[int, int]) -> Tensor:
     """Index (row-major) of the search token containing each normalised xyxy box's centre."""
     h, w = (feat_size, feat_size) if isinstance(feat_size, int) else feat_size
@@ -78,8 +120,8 @@ def center_token(box: Tensor, feat_size: int | tuple[int, int]) -> Tensor:
 
 
 class Calibration(ContinualMethod):
-    """Collects per-head logits with their target tokens during a task (the module calls `collect`,
-    e.g. on replayed or validation pairs) and fits one temperature per head at the task's end."""
+    """At every stage end: every buffered pair (freshly cut) through the model in eval mode, then one
+    temperature per head fitted on those logits and their true tokens (SAMM's end_task on the buffer)."""
 
     name = "samm"
 
@@ -105,7 +147,25 @@ class Calibration(ContinualMethod):
     def begin_task(self, module, task, stage):
         self._logits, self._targets = {}, []
 
+    @torch.no_grad()
+    def collect_buffer(self, module) -> None:
+        """Every buffered pair, freshly cut, through the model in eval mode (SAMM calibrates on the buffer)."""
+        rh = getattr(module, "rehearsal", None)
+        if rh is None or len(rh.buffer) == 0:
+            return
+        model = module.model
+        was = model.training
+        model.eval()
+        try:
+            for batch in rh.all_items():
+                batch = {k: (v.to(module.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                out = forward(model, batch)
+                self.collect(out, center_token(batch["box"], grid_of(out["score"].shape[1])))
+        finally:
+            model.train(was)
+
     def end_task(self, module, task, stage):
+        self.collect_buffer(module)
         if not self._targets:
             return
         y = torch.cat(self._targets)
@@ -125,3 +185,14 @@ class Calibration(ContinualMethod):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.temperatures = {str(k): float(v) for k, v in state["temperatures"].items()}
+
+
+def eval_samm_kwargs(eval_cfg: Mapping[str, Any], methods) -> dict[str, Any]:
+    """Tracker kwargs for the per-stage matrix: SAMM inference with the fitted temperatures when
+    `eval.samm=true` (a config error without calibration: T = 1 would not be SAMM)."""
+    if not bool(eval_cfg.get("samm", False)):
+        return {}
+    cal = methods.get("samm") if methods is not None else None
+    if cal is None:
+        raise ConfigError("eval.samm", "SAMM inference needs fitted temperatures: set cl.samm.fit_temperature=true")
+    return {"samm": {"temperatures": {h: float(cal.temperatures.get(h, 1.0)) for h in HEADS.values()}}}

@@ -3,8 +3,8 @@
 A stage trains on some tasks (serial: one; parallel: all, mixed by `data.ratios`) plus replayed pairs of
 the earlier tasks. Every training sample is a pure function of (seed, stage, index): the pair reference is
 drawn from one RNG stream and the crops/augmentation from another. That makes a mid-stage resume exact
-(the sampler simply starts at the restored step) and lets the replay buffer be filled with the exact
-stream of references a stage consumed without decoding a single image.
+(the sampler simply starts at the restored step). Bounded replay buffers are filled and drawn by the
+training step itself (unitrack/cl/rehearsal.py), as Mammoth's `observe` does.
 """
 
 from __future__ import annotations
@@ -39,48 +39,39 @@ class StagePlan:
     replay_kind: str  # none | full | reservoir | balanced
     replay_ratio: float  # share of each batch drawn from replay
     steps: int
+    replay_mode: str = "share"  # share: replay inside the batch | append: on top of a full current batch
 
 
 class StageDataset(Dataset):
     """Sample i of a stage: a current-task pair or a replayed one, fixed by (seed, stage, i)."""
 
-    def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int,
-                 buffer_items: list[dict] | None = None):
-        self.pairs, self.plan, self.batch_size, self.seed = pairs, plan, batch_size, seed
-        self.buffer_items = buffer_items or []
+    def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int):
+        from unitrack.cl.replay import batch_layout
+
+        self.pairs, self.plan, self.seed = pairs, plan, seed
         self.samplers = {t: p.sampler for t, p in pairs.items()}
         w = np.asarray(plan.weights, dtype=np.float64)
         self.task_p = w / w.sum()
-        self.n_replay = 0
-        if plan.replay_kind != "none" and plan.replay_tasks:
-            if plan.replay_kind == "full" or self.buffer_items:
-                self.n_replay = int(round(plan.replay_ratio * batch_size))
+        # Bounded buffers are drawn live by the training step (unitrack/cl/rehearsal.py), not here.
+        self.batch_size, self.n_replay, self.buffer_rows = batch_layout(
+            plan.replay_kind, plan.replay_mode, plan.replay_ratio, batch_size, bool(plan.replay_tasks))
 
     def __len__(self) -> int:
         return self.plan.steps * self.batch_size
 
-    def ref(self, i: int) -> tuple[str, PairRef, dict | None]:
-        """(task, pair reference, buffer item or None) of sample i — no image is touched."""
+    def ref(self, i: int) -> tuple[str, PairRef]:
+        """(task, pair reference) of sample i — no image is touched."""
         rng = np.random.default_rng([self.seed, self.plan.index, i, 0])
         if (i % self.batch_size) < self.n_replay:
-            if self.plan.replay_kind == "full":
-                task = self.plan.replay_tasks[int(rng.integers(len(self.plan.replay_tasks)))]
-                return task, self.samplers[task].sample(rng), None
-            item = self.buffer_items[int(rng.integers(len(self.buffer_items)))]
-            return item["task"], PairRef(item["seq_index"], item["template_frame"], item["search_frame"]), item
+            task = self.plan.replay_tasks[int(rng.integers(len(self.plan.replay_tasks)))]
+            return task, self.samplers[task].sample(rng)
         task = self.plan.tasks[int(rng.choice(len(self.plan.tasks), p=self.task_p))]
-        return task, self.samplers[task].sample(rng), None
+        return task, self.samplers[task].sample(rng)
 
     def __getitem__(self, i: int) -> dict:
-        task, ref, item = self.ref(i)
-        # A buffered pair is re-cut exactly as it was first seen, so stored outputs (DER++) still match it.
-        key = [self.seed, item["stage"], item["index"], 1] if item else [self.seed, self.plan.index, i, 1]
-        sample = self.pairs[task].load_pair(ref, np.random.default_rng(key))
-        sample["replay"] = torch.tensor(item is not None or task not in self.plan.tasks)
-        for key in ("logits", "logits_rgb", "logits_x"):  # DER++ / SAMM stored outputs (NaN: none stored)
-            v = item.get(key) if item else None
-            sample[f"stored_{key}"] = (torch.as_tensor(v, dtype=torch.float32) if v is not None
-                                       else torch.full((self.pairs[task].feat_cells,), float("nan")))
+        task, ref = self.ref(i)
+        sample = self.pairs[task].load_pair(ref, np.random.default_rng([self.seed, self.plan.index, i, 1]))
+        sample["replay"] = torch.tensor(task not in self.plan.tasks)
         return sample
 
 
@@ -106,7 +97,6 @@ class UnitrackDataModule(L.LightningDataModule):
         self.cfg, self.geo, self.seed = data_cfg, model_geometry, seed
         self.pairs: dict[str, PairDataset] = {}
         self.plan: StagePlan | None = None
-        self.buffer_items: list[dict] = []
 
     def task_pairs(self, task: str) -> PairDataset:
         if task not in self.pairs:
@@ -119,26 +109,25 @@ class UnitrackDataModule(L.LightningDataModule):
             self.pairs[task] = ds
         return self.pairs[task]
 
-    def set_stage(self, plan: StagePlan, buffer_items: list[dict] | None = None) -> None:
+    def set_stage(self, plan: StagePlan) -> None:
         self.plan = plan
-        self.buffer_items = list(buffer_items or [])
         for t in [*plan.tasks, *plan.replay_tasks]:
             self.task_pairs(t)
 
     def stage_dataset(self) -> StageDataset:
         assert self.plan is not None, "set_stage() first"
         return StageDataset({t: self.pairs[t] for t in [*self.plan.tasks, *self.plan.replay_tasks]}, self.plan,
-                            self.cfg.batch_size, self.seed, self.buffer_items)
+                            self.cfg.batch_size, self.seed)
 
     def train_dataloader(self) -> DataLoader:
         """The stage's sample stream from `start_step` on (set when resuming from last.ckpt)."""
         ds = self.stage_dataset()
         trainer = getattr(self, "trainer", None)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        per_rank = max(1, self.cfg.batch_size // world)
+        per_rank = max(1, ds.batch_size // world)
         workers = int(self.cfg.num_workers)
         return DataLoader(ds, batch_size=per_rank,
-                          sampler=ResumableSampler(len(ds), self.start_step * self.cfg.batch_size, rank, world),
+                          sampler=ResumableSampler(len(ds), self.start_step * ds.batch_size, rank, world),
                           num_workers=workers, collate_fn=collate_pairs, persistent_workers=False,
                           pin_memory=torch.cuda.is_available(), drop_last=False,
                           prefetch_factor=4 if workers > 0 else None)
@@ -161,7 +150,8 @@ def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfi
         plans = []
         for k, t in enumerate(order):
             r = ratio if ratio is not None else (k / (k + 1) if kind == "full" else 0.0)
-            plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps))
+            plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps,
+                                   str(replay_cfg.get("mode", "share") or "share")))
         return plans
     if mode == "parallel":
         w = [float(ratios.get(t, 1.0)) for t in order]

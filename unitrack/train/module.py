@@ -31,22 +31,13 @@ def _take(v, mask: torch.Tensor):
 
 
 def split_replay(batch: dict, out: dict) -> tuple[dict, dict, dict | None, dict | None]:
-    """Split one mixed batch into its current-task and replayed parts (CL penalties treat them apart).
-
-    Stored outputs of buffered pairs arrive as `stored_logits*` (NaN where none) and leave as the
-    `logits*` keys DER++ reads.
-    """
+    """Split one mixed batch into its current-task and replayed parts (CL penalties treat them apart)."""
     mask = batch.get("replay")
     if mask is None or not bool(mask.any()):
         return batch, out, None, None
     mask = mask.bool().cpu()
     cur = {k: _take(v, ~mask) for k, v in batch.items()}
     rep = {k: _take(v, mask) for k, v in batch.items()}
-    for key in ("logits", "logits_rgb", "logits_x"):
-        stored = rep.pop(f"stored_{key}", None)
-        cur.pop(f"stored_{key}", None)
-        if stored is not None and stored.numel() and not torch.isnan(stored).any():
-            rep[key] = stored
     return cur, {k: _take(v, ~mask) for k, v in out.items()}, rep, {k: _take(v, mask) for k, v in out.items()}
 
 
@@ -61,27 +52,63 @@ class UnitrackModule(L.LightningModule):
         self.unimodal_weight = unimodal_weight
         self.stage_index, self.stage_name, self.stage_steps = 0, "", 1
         self.buffer = None  # replay buffer (unitrack.cl.replay); kept here so it lands in checkpoints
+        self.rehearsal = None  # its live side (unitrack.cl.rehearsal): filled from the stream, drawn per step
+        self.datamodule = None  # the stage data, for methods that read it at a stage end (EWC's Fisher)
         self.step_offset = 0  # stage steps done before this fit (resume)
         self.resume_from: dict | None = None  # last.ckpt contents whose optimiser/schedule/RNG to restore
 
     def forward(self, batch: dict) -> dict:
         return self.model(batch["z"], batch["zx"], batch["x"], batch["xx"], batch["z_box"], batch["modality"])
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        out = self(batch)
+    def task_loss(self, out: dict, batch: dict) -> tuple[torch.Tensor, dict]:
+        """LoRAT's tracking loss on the fused head plus `unimodal_weight` x the same on each unimodal head."""
         fs = self.model.feat_size
         loss, parts = lorat_loss(out["score"], out["box"], batch["box"], fs)
-        logs = {f"train/{k}": float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
+        logs = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in parts.items()}
         for head in ("rgb", "x"):
             if f"score_{head}" in out and self.unimodal_weight > 0:
                 l_h, _ = lorat_loss(out[f"score_{head}"], out[f"box_{head}"], batch["box"], fs)
                 loss = loss + self.unimodal_weight * l_h
-                logs[f"train/loss_{head}"] = float(l_h.detach())
+                logs[f"loss_{head}"] = float(l_h.detach())
+        return loss, logs
+
+    def draw_replay(self, tag: int) -> tuple[dict, dict] | None:
+        """A batch of distinct buffered pairs, freshly cut, on this device, with their stored outputs."""
+        rh = self.rehearsal
+        if rh is None or not rh.active:
+            return None
+        drawn = rh.draw(rh.rows, self.step_offset + self.global_step, tag)
+        if drawn is None:
+            return None
+        batch, stored = drawn
+        dev = lambda d: {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in d.items()}  # noqa: E731
+        return dev(batch), dev(stored)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        from unitrack.cl.rehearsal import concat_batches
+
+        drawn = self.draw_replay(tag=1)  # bounded buffer: replay rows drawn before this step's insertions
+        if drawn is not None:
+            batch = concat_batches(batch, drawn[0])
+        out = self(batch)
+        mask = batch.get("replay")
+        replay_loss = self.methods is None or getattr(self.methods, "replay_task_loss", True)
+        if mask is not None and bool(mask.any()) and not replay_loss:  # DER: replay rows give no task loss
+            keep = ~mask.bool()
+            loss, parts = self.task_loss({k: _take(v, keep) for k, v in out.items()},
+                                         {k: _take(v, keep) for k, v in batch.items()})
+        else:
+            loss, parts = self.task_loss(out, batch)
+        logs = {f"train/{k}": v for k, v in parts.items()}
         if self.methods is not None and len(self.methods):
             cur, cur_out, rep, rep_out = split_replay(batch, out)
+            if rep is not None and drawn is not None:
+                rep.update(drawn[1])
             pen, pen_logs = self.methods.penalty(self, cur, cur_out, rep, rep_out)
             loss = loss + pen
             logs.update({f"train/{k}": float(v) for k, v in pen_logs.items()})
+        if self.rehearsal is not None:
+            self.rehearsal.observe(batch, out)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"non-finite loss ({float(loss.detach())}) at stage {self.stage_index} ({self.stage_name}), step "

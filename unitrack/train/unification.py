@@ -30,7 +30,9 @@ from rich.table import Table
 
 from unitrack import TASKS
 from unitrack.cl.base import build_methods
+from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
+from unitrack.cl.samm import eval_samm_kwargs
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
@@ -80,7 +82,8 @@ def _sr_pr(metrics: dict, tasks) -> dict:
     return {"per_task": {t: pick(metrics["per_task"][t]) for t in tasks}, "overall": pick(metrics["overall"])}
 
 
-def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cfg: DictConfig) -> dict:
+def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cfg: DictConfig,
+                   tracker_kwargs: dict | None = None) -> dict:
     """Track every task's validation sequences in one batched pass and score them per task.
 
     Inside a DDP run (a process group exists: `trainer=ddp`, torchrun, SLURM) the sequences are sharded
@@ -98,7 +101,7 @@ def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cf
         with torch.no_grad():
             stats = run_sharded(model, seqs, out_dir, ranks, batch_size=int(eval_cfg.batch_size),
                                 workers=int(eval_cfg.workers), decode=str(eval_cfg.get("decode", "thread")),
-                                progress=False, tracker_kwargs={"device": str(device)})
+                                progress=False, tracker_kwargs={"device": str(device), **(tracker_kwargs or {})})
     finally:
         model.train(was)
     if stats["failed"]:  # a stage row from part of the validation set would be a wrong number
@@ -178,15 +181,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
     model = instantiate(cfg.model)
-    methods = build_methods(cfg.cl)
+    methods = build_methods(cfg.cl, cfg.model)
+    eval_samm_kwargs(cfg.eval, methods)  # eval.samm without calibration fails before training
     module = UnitrackModule(model, cfg.optim, methods, unimodal_weight=float(cfg.train.unimodal_loss_weight),
                             model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
     rc = cfg.cl.replay
     if rc.kind in ("reservoir", "balanced"):
         module.buffer = make_buffer(rc.kind, int(rc.buffer_size), int(cfg.seed))
+        module.rehearsal = Rehearsal(module.buffer, int(cfg.seed), store=methods.needs_logits)
     geo = {k: getattr(model, k) for k in ("template_size", "search_size", "template_factor", "search_factor",
                                            "feat_size")}
     dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
+    module.datamodule = dm
     plans = stage_plans(cfg.train, rc, cfg.data.ratios)
     tasks_eval = list(dict.fromkeys(cfg.train.order))
     val_split = {t: {} for t in tasks_eval}
@@ -213,18 +219,20 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
                 module.n_stages = len(plans)
                 methods.begin_task(module, plan.name, plan.index)
-                dm.set_stage(plan, list(module.buffer.items) if module.buffer is not None else [])
+                dm.set_stage(plan)
+                if module.rehearsal is not None:
+                    module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, dm.stage_dataset().buffer_rows)
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
                 module.step_offset = dm.start_step = done_steps
                 logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan)
                 trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger)
                 trainer.fit(module, datamodule=dm)
-                fill_buffer(module, dm, plan)
                 methods.end_task(module, plan.name, plan.index)
                 save_checkpoint_atomic(trainer, stage_ckpt)
             else:
                 _load_weights(module, stage_ckpt)
-            ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)
+            ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval,
+                                eval_samm_kwargs(cfg.eval, methods))
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
                                                                      "eval": ev}]
             _atomic_json(progress_path, rows)
@@ -245,41 +253,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             import wandb
 
             wandb.finish()
-
-
-def fill_buffer(module: UnitrackModule, dm: UnitrackDataModule, plan: StagePlan) -> None:
-    """Offer the stage's stream of current-task pair references to the bounded replay buffer, in order."""
-    buf = module.buffer
-    if buf is None:
-        return
-    ds = dm.stage_dataset()
-    for i in range(len(ds)):
-        task, ref, item = ds.ref(i)
-        if item is None and task in plan.tasks:
-            buf.add({"task": task, "seq_index": int(ref.seq_index), "template_frame": int(ref.template_frame),
-                     "search_frame": int(ref.search_frame), "stage": plan.index, "index": i})
-    if module.methods is not None and getattr(module.methods, "needs_logits", False):
-        store_buffer_logits(module, ds, buf)
-
-
-@torch.no_grad()
-def store_buffer_logits(module: UnitrackModule, ds, buf) -> None:
-    """DER++: record the end-of-stage model's score logits for the pairs that entered the buffer."""
-    from unitrack.cl.der import store_logits
-    from unitrack.data.pairs import collate_pairs
-
-    todo = [it for it in buf.items if it.get("logits") is None]
-    model = module.model
-    was = model.training
-    model.eval()
-    for k in range(0, len(todo), 32):
-        chunk = todo[k:k + 32]
-        batch = collate_pairs([ds.pairs[it["task"]].load_pair(
-            type(ds.ref(0)[1])(it["seq_index"], it["template_frame"], it["search_frame"]),
-            np.random.default_rng([ds.seed, it["stage"], it["index"], 1])) for it in chunk])
-        batch = {k2: (v.to(module.device) if torch.is_tensor(v) else v) for k2, v in batch.items()}
-        store_logits(chunk, module(batch))
-    model.train(was)
 
 
 def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfig) -> dict:

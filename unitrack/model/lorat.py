@@ -26,9 +26,11 @@ from omegaconf import DictConfig, OmegaConf
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
+from unitrack import NO_X
 from unitrack.errors import ConfigError
 from unitrack.model import experts as ex
 from unitrack.model.head import MlpHead
+from unitrack.model.init import load_init
 from unitrack.model.loss import box_cell_mask
 from unitrack.model.xbranch import XBranch
 
@@ -107,6 +109,8 @@ class LoRATTracker(nn.Module):
         heads: str = "fused",
         backbone_kwargs: Mapping | None = None,
         name: str | None = None,
+        init: str | None = None,
+        init_strict: bool = True,
     ):
         super().__init__()
         lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, **_plain(lora)}
@@ -168,6 +172,8 @@ class LoRATTracker(nn.Module):
             )
             ex.activate(self.vit, ex.adapter_names(experts)[:1])
         self._set_trainable()
+        # start weights (the RGB foundation, any unitrack checkpoint): key report kept for matrix.json
+        self.init_report = load_init(self, init, init_strict)
 
     # ------------------------------------------------------------------ parameters
     def _set_trainable(self) -> None:
@@ -192,6 +198,16 @@ class LoRATTracker(nn.Module):
         return pos.reshape(1, self.feat_size, self.feat_size, -1)
 
     # ------------------------------------------------------------------ forward
+    def _route(self, modality: str) -> str:
+        """An RGB-only sample (x_modality 'none', the RGB foundation stage) goes through the shared
+        adapter like every other sample when experts are shared (its tag then selects nothing); a
+        per-modality expert has no adapter for it."""
+        if modality != NO_X:
+            return modality
+        if self.experts != "shared":
+            raise ValueError(f"RGB-only samples (modality {NO_X!r}) need model.experts=shared, not {self.experts}")
+        return self.modalities[0]
+
     def _modality_index(self, modality: Sequence[str] | torch.Tensor, batch: int, device) -> torch.Tensor:
         if isinstance(modality, torch.Tensor):
             idx = modality.to(device=device, dtype=torch.long).reshape(-1)
@@ -200,6 +216,7 @@ class LoRATTracker(nn.Module):
         else:
             if isinstance(modality, str):
                 modality = [modality] * batch
+            modality = [self._route(m) for m in modality]
             bad = [m for m in modality if m not in self.modalities]
             if bad:
                 raise ValueError(f"unknown modality {bad[0]!r}; expected one of {self.modalities}")
@@ -326,6 +343,7 @@ class LoRATTracker(nn.Module):
     # ------------------------------------------------------------------ inference
     def merge(self, modality: str) -> LoRATTracker:
         """A plain copy (no peft modules) with the shared + ``modality`` LoRA folded into the weights."""
+        modality = self._route(modality)
         if modality not in self.modalities:
             raise ValueError(f"unknown modality {modality!r}; expected one of {self.modalities}")
         m = copy.deepcopy(self)

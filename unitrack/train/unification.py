@@ -28,13 +28,14 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from unitrack import TASKS
+from unitrack import RGB_TASK, TASKS
 from unitrack.cl.base import build_methods
 from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
+from unitrack.model.init import build_start_model, model_args
 from unitrack.eval.results import write_text_atomic
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
@@ -57,8 +58,8 @@ def validate(cfg: DictConfig) -> None:
     if int(cfg.data.batch_size) <= 0:
         raise ConfigError("data.batch_size", f"must be > 0, got {cfg.data.batch_size}")
     for t in cfg.train.order:
-        if t not in TASKS:
-            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TASKS)})")
+        if t not in (*TASKS, RGB_TASK):
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join((*TASKS, RGB_TASK))})")
         if t not in cfg.data.tasks:
             raise ConfigError(f"data.tasks.{t}", "task in train.order has no dataset configured")
 
@@ -177,10 +178,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
-    model = instantiate(cfg.model)
+    model = build_start_model(cfg.model)  # model.init loads the start weights
+    model_cfg = model_args(OmegaConf.to_container(cfg.model, resolve=True))  # checkpoints hold every weight
     methods = build_methods(cfg.cl)
     module = UnitrackModule(model, cfg.optim, methods, unimodal_weight=float(cfg.train.unimodal_loss_weight),
-                            model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
+                            model_cfg=model_cfg)
     rc = cfg.cl.replay
     if rc.kind in ("reservoir", "balanced"):
         module.buffer = make_buffer(rc.kind, int(rc.buffer_size), int(cfg.seed))
@@ -232,6 +234,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         result = summarise(rows, tasks_eval, baseline, cfg)
         result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
         result["validation"] = val_split
+        result["init"] = getattr(model, "init_report", None)
         result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
         result["params_total"] = sum(p.numel() for p in module.model.parameters())
         _atomic_json(run_dir / "matrix.json", result)

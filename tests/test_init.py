@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -79,22 +80,27 @@ def test_bad_init_file_is_a_config_error(tmp_path):
         _model(init=str(tmp_path / "junk.pt"))
 
 
-def test_rgb_foundation_trains_then_starts_a_multimodal_run(tmp_path, synth_root):
+def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth_root, capsys):
+    from unitrack.train.foundation import compose_foundation, ensure_foundation, foundation_dir, main
     from unitrack.train.unification import train
 
-    def cfg(over):
-        c = compose("train", over)
-        with open_dict(c):
-            del c["hydra"]
-        return c
-
-    res = train(cfg(["+experiment=rgb_foundation", *tiny_train_overrides(synth_root, tmp_path / "f")]),
-                tmp_path / "found")
+    over = tiny_train_overrides(synth_root, tmp_path / "out")
+    main(over)  # what `make demo` runs: trains, prints the checkpoint path alone on stdout
+    ckpt = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    cfg = compose_foundation(over)
+    assert ckpt == foundation_dir(cfg) / "checkpoints" / "stage_0_rgb.ckpt" and ckpt.is_file()
+    res = json.loads((ckpt.parent.parent / "matrix.json").read_text())
     assert res["tasks"] == ["rgb"] and 0.0 <= res["final"]["per_task"]["rgb"]["SR"] <= 1.0
     assert res["validation"]["rgb"]["evaluated"]
-    ckpt = tmp_path / "found" / "checkpoints" / "stage_0_rgb.ckpt"
-    assert ckpt.is_file()
-    res2 = train(cfg(["+experiment=single_rgbt", *tiny_train_overrides(synth_root, tmp_path / "s"),
-                      f"model.init={ckpt}"]), tmp_path / "run")
+    mtime = ckpt.stat().st_mtime_ns
+    assert ensure_foundation(cfg) == (ckpt, False) and ckpt.stat().st_mtime_ns == mtime  # reused
+    assert foundation_dir(compose_foundation([*over, "seed=1"])) != foundation_dir(cfg)
+    assert foundation_dir(compose_foundation([*over, "logger=csv", "tags=[x]"])) == foundation_dir(cfg)
+
+    c = compose("train", ["+experiment=single_rgbt", *tiny_train_overrides(synth_root, tmp_path / "s"),
+                          f"model.init={ckpt}"])
+    with open_dict(c):
+        del c["hydra"]
+    res2 = train(c, tmp_path / "run")
     assert res2["init"]["n_loaded"] > 0 and res2["init"]["model_init"]
     assert json.loads((tmp_path / "run" / "matrix.json").read_text())["init"]["path"] == str(ckpt)

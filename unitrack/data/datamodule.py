@@ -23,6 +23,7 @@ from unitrack import RGB_TASK, TASKS
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
+from unitrack.train.protocol import apply_budget, row_slots
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class StageDataset(Dataset):
     """Sample i of a stage: a current-task pair or a replayed one, fixed by (seed, stage, i)."""
 
     def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int,
-                 buffer_items: list[dict] | None = None):
+                 buffer_items: list[dict] | None = None, stratified: bool = True):
         self.pairs, self.plan, self.batch_size, self.seed = pairs, plan, batch_size, seed
         self.buffer_items = buffer_items or []
         self.samplers = {t: p.sampler for t, p in pairs.items()}
@@ -55,6 +56,10 @@ class StageDataset(Dataset):
         if plan.replay_kind != "none" and plan.replay_tasks:
             if plan.replay_kind == "full" or self.buffer_items:
                 self.n_replay = int(round(plan.replay_ratio * batch_size))
+        # stratified: row r of every batch has a fixed task, exact counts by largest remainder
+        self.stratified = bool(stratified)
+        self.replay_slots = row_slots([1.0] * len(plan.replay_tasks), self.n_replay)
+        self.current_slots = row_slots(list(plan.weights), batch_size - self.n_replay)
 
     def __len__(self) -> int:
         return self.plan.steps * self.batch_size
@@ -62,13 +67,16 @@ class StageDataset(Dataset):
     def ref(self, i: int) -> tuple[str, PairRef, dict | None]:
         """(task, pair reference, buffer item or None) of sample i — no image is touched."""
         rng = np.random.default_rng([self.seed, self.plan.index, i, 0])
-        if (i % self.batch_size) < self.n_replay:
+        row = i % self.batch_size
+        if row < self.n_replay:
             if self.plan.replay_kind == "full":
-                task = self.plan.replay_tasks[int(rng.integers(len(self.plan.replay_tasks)))]
+                k = int(rng.integers(len(self.plan.replay_tasks)))  # drawn either way: same pair stream
+                task = self.plan.replay_tasks[self.replay_slots[row] if self.stratified else k]
                 return task, self.samplers[task].sample(rng), None
             item = self.buffer_items[int(rng.integers(len(self.buffer_items)))]
             return item["task"], PairRef(item["seq_index"], item["template_frame"], item["search_frame"]), item
-        task = self.plan.tasks[int(rng.choice(len(self.plan.tasks), p=self.task_p))]
+        k = int(rng.choice(len(self.plan.tasks), p=self.task_p))
+        task = self.plan.tasks[self.current_slots[row - self.n_replay] if self.stratified else k]
         return task, self.samplers[task].sample(rng), None
 
     def __getitem__(self, i: int) -> dict:
@@ -128,7 +136,8 @@ class UnitrackDataModule(L.LightningDataModule):
     def stage_dataset(self) -> StageDataset:
         assert self.plan is not None, "set_stage() first"
         return StageDataset({t: self.pairs[t] for t in [*self.plan.tasks, *self.plan.replay_tasks]}, self.plan,
-                            self.cfg.batch_size, self.seed, self.buffer_items)
+                            self.cfg.batch_size, self.seed, self.buffer_items,
+                            stratified=bool(self.cfg.get("stratified", True)))
 
     def train_dataloader(self) -> DataLoader:
         """The stage's sample stream from `start_step` on (set when resuming from last.ckpt)."""
@@ -144,8 +153,10 @@ class UnitrackDataModule(L.LightningDataModule):
                           prefetch_factor=4 if workers > 0 else None)
 
 
-def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig) -> list[StagePlan]:
-    """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task."""
+def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig,
+                batch_size: int | None = None) -> list[StagePlan]:
+    """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task.
+    Serial stage lengths follow `train.budget` (unitrack/train/protocol.py; `batch_size` needed then)."""
     order = list(train_cfg.order)
     for t in order:
         if t not in (*TASKS, RGB_TASK):
@@ -162,7 +173,7 @@ def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfi
         for k, t in enumerate(order):
             r = ratio if ratio is not None else (k / (k + 1) if kind == "full" else 0.0)
             plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps))
-        return plans
+        return apply_budget(plans, train_cfg, ratios, int(batch_size or 1))
     if mode == "parallel":
         w = [float(ratios.get(t, 1.0)) for t in order]
         return [StagePlan(0, "parallel", order, w, [], "none", 0.0, steps * int(train_cfg.parallel_steps_factor))]

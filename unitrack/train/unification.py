@@ -39,6 +39,7 @@ from unitrack.model.init import build_start_model, model_args
 from unitrack.eval.results import write_text_atomic
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
+from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -189,7 +190,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     geo = {k: getattr(model, k) for k in ("template_size", "search_size", "template_factor", "search_factor",
                                            "feat_size")}
     dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
-    plans = stage_plans(cfg.train, rc, cfg.data.ratios)
+    plans = stage_plans(cfg.train, rc, cfg.data.ratios, int(cfg.data.batch_size))
+    module.carry_optimizer = choice(cfg.train, "optimizer_state", OPTIMIZER_STATES) == "carry"
     tasks_eval = list(dict.fromkeys(cfg.train.order))
     val_split = {t: {} for t in tasks_eval}
     val = {t: val_sequences(cfg.data, t, val_split[t]) for t in tasks_eval}
@@ -211,9 +213,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
                             and plan.replay_kind != "none" else ""))
+            dm.set_stage(plan, list(module.buffer.items) if module.buffer is not None else [])
+            drawn = exposure(dm.stage_dataset())  # batch-equivalents per task this stage draws (pre-fill buffer)
             if not stage_ckpt.exists():
                 module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
                 module.n_stages = len(plans)
+                module.schedule_total, module.schedule_offset = stage_schedule(cfg.train, plans, plan.index)
                 methods.begin_task(module, plan.name, plan.index)
                 dm.set_stage(plan, list(module.buffer.items) if module.buffer is not None else [])
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
@@ -228,7 +233,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 _load_weights(module, stage_ckpt)
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
-                                                                     "eval": ev}]
+                                                                     "eval": ev, "steps": plan.steps,
+                                                                     "exposure": drawn}]
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
@@ -291,7 +297,13 @@ def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfi
     rows = sorted(rows, key=lambda r: r["stage"])
     res: dict[str, Any] = {"mode": cfg.train.mode, "order": list(cfg.train.order), "tasks": tasks,
                            "stages": [r["name"] for r in rows], "protocol": cfg.eval.protocol,
-                           "eval_kind": "tracker", "static_box": baseline}
+                           "eval_kind": "tracker", "static_box": baseline,
+                           "exposure": {r["name"]: r.get("exposure") for r in rows},
+                           "stage_steps": {r["name"]: r.get("steps") for r in rows},
+                           "protocol_knobs": {k: str(cfg.train.get(k, d)) for k, d in
+                                              (("budget", "stage"), ("schedule", "restart"),
+                                               ("optimizer_state", "reset"))}
+                           | {"stratified": bool(cfg.data.get("stratified", True))}}
     for metric in ("SR", "PR"):
         R = continual_matrix(rows, tasks, metric)
         res[metric] = R

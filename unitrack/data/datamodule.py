@@ -122,7 +122,7 @@ class UnitrackDataModule(L.LightningDataModule):
             ds = PairDataset(seqs, template_size=self.geo["template_size"], search_size=self.geo["search_size"],
                              template_factor=self.geo["template_factor"], search_factor=self.geo["search_factor"],
                              max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=self.cfg.augment,
-                             task=task)
+                             task=task, **crop_options(self.cfg))
             ds.feat_cells = self.geo["feat_size"] ** 2
             self.pairs[task] = ds
         return self.pairs[task]
@@ -151,6 +151,13 @@ class UnitrackDataModule(L.LightningDataModule):
                           num_workers=workers, collate_fn=collate_pairs, persistent_workers=False,
                           pin_memory=torch.cuda.is_available(), drop_last=False,
                           prefetch_factor=4 if workers > 0 else None)
+
+
+def crop_options(data_cfg: DictConfig) -> dict:
+    """`data.crop` (jitter rule and its factors) as PairDataset arguments; absent keys keep its defaults."""
+    crop = data_cfg.get("crop") or {}
+    keys = ("jitter", "scale_jitter", "center_jitter", "min_visible_px")
+    return {k: crop[k] for k in keys if crop.get(k) is not None}
 
 
 def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig,

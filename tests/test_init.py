@@ -104,3 +104,101 @@ def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth
     res2 = train(c, tmp_path / "run")
     assert res2["init"]["n_loaded"] > 0 and res2["init"]["model_init"]
     assert json.loads((tmp_path / "run" / "matrix.json").read_text())["init"]["path"] == str(ckpt)
+
+
+def _lorat_layout(model, r=4, alpha=8.0, n_pos=None, seed=0):
+    """A state dict in LoRAT's released key layout (q/k/v split, each linear with its own LoRA A/B)."""
+    g = torch.Generator().manual_seed(seed)
+    rnd = lambda *s: 0.05 * torch.randn(*s, generator=g)  # noqa: E731
+    c = model.embed_dim
+    n = n_pos or model.feat_size ** 2
+    sd = {"patch_embed.proj.weight": rnd(*model.vit.patch_embed.proj.weight.shape),
+          "patch_embed.proj.bias": rnd(c), "pos_embed": rnd(1, n, c), "token_type_embed": rnd(3, c),
+          "norm.weight": 1 + rnd(c), "norm.bias": rnd(c), "lora_alpha": torch.tensor(alpha),
+          "use_rslora": torch.tensor(False)}
+    for i, blk in enumerate(model.vit.blocks):
+        sd[f"blocks.{i}.norm1.weight"], sd[f"blocks.{i}.norm1.bias"] = 1 + rnd(c), rnd(c)
+        sd[f"blocks.{i}.norm2.weight"], sd[f"blocks.{i}.norm2.bias"] = 1 + rnd(c), rnd(c)
+        hidden = blk.mlp.fc1.base_layer.out_features
+        shapes = {**{f"attn.qkv.{p}": (c, c) for p in "qkv"}, "attn.proj": (c, c), "mlp.fc1": (hidden, c),
+                  "mlp.fc2": (c, hidden)}
+        for name, (o, i_) in shapes.items():
+            base = f"blocks.{i}.{name}"
+            sd[f"{base}.linear.weight"], sd[f"{base}.linear.bias"] = rnd(o, i_), rnd(o)
+            sd[f"{base}.lora.A"], sd[f"{base}.lora.B"] = rnd(r, i_), rnd(o, r)
+    for part in ("cls_mlp", "reg_mlp"):
+        out = 1 if part == "cls_mlp" else 4
+        for j, (o, i_) in enumerate([(c, c), (c, c), (out, c)]):
+            sd[f"head.{part}.layers.{j}.weight"], sd[f"head.{part}.layers.{j}.bias"] = rnd(o, i_), rnd(o)
+    return sd
+
+
+def _by_hand(model, sd, r=4, alpha=8.0):
+    """LoRAT's weights put into a unitrack model directly: every linear y = W x + b + (x A^T B^T) alpha/r."""
+    s = alpha / r
+    eff = lambda b: sd[f"{b}.linear.weight"] + sd[f"{b}.lora.B"] @ sd[f"{b}.lora.A"] * s  # noqa: E731
+    with torch.no_grad():
+        v = model.vit
+        v.patch_embed.proj.weight.copy_(sd["patch_embed.proj.weight"])
+        v.patch_embed.proj.bias.copy_(sd["patch_embed.proj.bias"])
+        v.pos_embed[:, v.pos_embed.shape[1] - model.feat_size ** 2:] = sd["pos_embed"]
+        model.token_type.copy_(sd["token_type_embed"])
+        v.norm.weight.copy_(sd["norm.weight"]), v.norm.bias.copy_(sd["norm.bias"])
+        for i, blk in enumerate(v.blocks):
+            for nm in ("norm1", "norm2"):
+                getattr(blk, nm).weight.copy_(sd[f"blocks.{i}.{nm}.weight"])
+                getattr(blk, nm).bias.copy_(sd[f"blocks.{i}.{nm}.bias"])
+            q, k, vv = (f"blocks.{i}.attn.qkv.{p}" for p in "qkv")
+            blk.attn.qkv.base_layer.weight.copy_(torch.cat([eff(q), eff(k), eff(vv)]))
+            blk.attn.qkv.base_layer.bias.copy_(torch.cat([sd[f"{x}.linear.bias"] for x in (q, k, vv)]))
+            for lin, name in ((blk.attn.proj, "attn.proj"), (blk.mlp.fc1, "mlp.fc1"), (blk.mlp.fc2, "mlp.fc2")):
+                lin.base_layer.weight.copy_(eff(f"blocks.{i}.{name}"))
+                lin.base_layer.bias.copy_(sd[f"blocks.{i}.{name}.linear.bias"])
+        for part, seq in (("cls_mlp", model.head.score), ("reg_mlp", model.head.box)):
+            for j in range(3):
+                seq[2 * j].weight.copy_(sd[f"head.{part}.layers.{j}.weight"])
+                seq[2 * j].bias.copy_(sd[f"head.{part}.layers.{j}.bias"])
+    return model
+
+
+def test_lorat_import_equals_hand_applied_weights(tmp_path):
+    ref = _model(x_branch={"depth": 0, "dim": 16})
+    sd = _lorat_layout(ref)
+    path = tmp_path / "lorat.pth"
+    torch.save({"model": {f"module.{k}": v for k, v in sd.items()}}, path)
+    m = _model(init=f"lorat:{path}")  # X branch present: model-initialised (zero up-projection)
+    hand = _by_hand(_model(x_branch={"depth": 0, "dim": 16}), sd)
+    rep = m.init_report
+    assert not rep["missing"] and not rep["unexpected"] and not rep["shape_mismatch"]
+    assert any(".lora_" in k for k in rep["model_init"])
+    m.eval(), hand.eval()
+    with torch.no_grad():
+        a, b = m(*_inputs()), hand(*_inputs())
+    for key in ("score", "box"):
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=1e-5)
+    # one layer on its own: the fused qkv computes LoRAT's three LoRA-wrapped linears
+    x = torch.randn(5, m.embed_dim)
+    lin = m.vit.blocks[0].attn.qkv
+    want = torch.cat([x @ sd[f"blocks.0.attn.qkv.{p}.linear.weight"].T + sd[f"blocks.0.attn.qkv.{p}.linear.bias"]
+                      + (x @ sd[f"blocks.0.attn.qkv.{p}.lora.A"].T @ sd[f"blocks.0.attn.qkv.{p}.lora.B"].T) * 2.0
+                      for p in "qkv"], dim=1)
+    torch.testing.assert_close(lin(x), want, rtol=0, atol=1e-5)
+    # fresh unitrack LoRA on top: trainable, and B = 0 so the start is exactly LoRAT's function
+    assert all(float(p.detach().abs().max()) == 0 for n, p in m.named_parameters() if "lora_B" in n)
+
+
+def test_lorat_import_strict_names_foreign_keys_and_resamples_pos(tmp_path):
+    import torch.nn.functional as F
+
+    ref = _model(x_branch={"depth": 0, "dim": 16})
+    sd = _lorat_layout(ref, n_pos=100)  # a 10x10 grid into the 8x8 search grid
+    sd["blocks.0.attn.extra.weight"] = torch.zeros(3)
+    path = tmp_path / "lorat.pth"
+    torch.save(sd, path)
+    with pytest.raises(ConfigError, match="blocks.0.attn.extra.weight"):
+        _model(init=f"lorat:{path}")
+    m = _model(init=f"lorat:{path}", init_strict=False)
+    grid = sd["pos_embed"].reshape(1, 10, 10, -1).permute(0, 3, 1, 2)
+    want = F.interpolate(grid, size=(8, 8), mode="bicubic", align_corners=False, antialias=False)
+    got = m.vit.pos_embed[:, -64:].reshape(1, 8, 8, -1).permute(0, 3, 1, 2)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-6)

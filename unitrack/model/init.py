@@ -52,7 +52,7 @@ def build_start_model(model_cfg) -> nn.Module:
         raise
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
     """The tracker's tensors from a unitrack/Lightning checkpoint or a plain state dict."""
     if not path.is_file():
         raise ConfigError("model.init", f"checkpoint {path} does not exist")
@@ -62,9 +62,11 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         raise ConfigError("model.init", f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
         raise ConfigError("model.init", f"{path} holds neither a checkpoint with a state_dict nor a state dict")
-    if all(k.startswith("model.") for k in obj):
+    if strip_model and all(k.startswith("model.") for k in obj):
         obj = {k[len("model."):]: v for k, v in obj.items()}
     return obj
 
@@ -73,15 +75,17 @@ def _names(keys: list[str]) -> str:
     return ", ".join(keys[:SHOWN]) + (f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else "")
 
 
-def compare(model: nn.Module, sd: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """Key report of loading `sd` into `model`: loaded, missing, unexpected, shape_mismatch, model_init."""
+def compare(model: nn.Module, sd: dict[str, torch.Tensor], fresh=lambda key: False,
+            unmapped: list[str] | None = None) -> dict[str, Any]:
+    """Key report of loading `sd` into `model`: loaded, missing, unexpected, shape_mismatch, model_init.
+    `fresh(key)`: keys the file's layout never holds (model-initialised); `unmapped`: foreign keys."""
     own = model.state_dict()
     absent_parts = [p for p in X_ONLY_PREFIXES if not any(k.startswith(p) for k in sd)]
     missing, model_init = [], []
     for k in own:
         if k not in sd:
-            (model_init if k.startswith(tuple(absent_parts)) else missing).append(k)
-    unexpected = [k for k in sd if k not in own]
+            (model_init if k.startswith(tuple(absent_parts)) or fresh(k) else missing).append(k)
+    unexpected = [k for k in sd if k not in own] + list(unmapped or [])
     mismatch = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
     loaded = [k for k in sd if k in own and k not in mismatch]
     return {"loaded": loaded, "missing": missing, "unexpected": unexpected, "model_init": model_init,
@@ -92,9 +96,17 @@ def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[s
     """Load `spec` (a path) into `model` in place; returns the key report (None: no init asked)."""
     if spec in (None, "", "null"):
         return None
-    path = Path(str(spec)).expanduser()
-    sd = read_state_dict(path)
-    rep = compare(model, sd)
+    from unitrack.model import lorat_import
+
+    spec = str(spec)
+    if spec.startswith(lorat_import.PREFIX):  # LoRAT's released layout: converted, its LoRA merged
+        path = Path(spec[len(lorat_import.PREFIX):]).expanduser()
+        sd, unmapped = lorat_import.convert(read_state_dict(path, strip_model=False), model)
+        rep = compare(model, sd, lorat_import.is_model_initialised, unmapped)
+    else:
+        path = Path(spec).expanduser()
+        sd = read_state_dict(path)
+        rep = compare(model, sd)
     problems = []
     if rep["missing"]:
         problems.append(f"missing {_names(rep['missing'])}")

@@ -202,3 +202,26 @@ def test_lorat_import_strict_names_foreign_keys_and_resamples_pos(tmp_path):
     want = F.interpolate(grid, size=(8, 8), mode="bicubic", align_corners=False, antialias=False)
     got = m.vit.pos_embed[:, -64:].reshape(1, 8, 8, -1).permute(0, 3, 1, 2)
     torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+
+
+def test_pos_resample_lorat_is_plain_bicubic_without_antialias(tmp_path):
+    import timm
+    import torch.nn.functional as F
+
+    kw = dict(depth=2, embed_dim=128, num_heads=4, patch_size=8, num_classes=0)
+    src = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=128, **kw)  # 16x16 grid
+    with torch.no_grad():
+        src.pos_embed.normal_()
+    path = tmp_path / "vit.pth"
+    torch.save(src.state_dict(), path)
+    grid = src.pos_embed[:, 1:].detach().reshape(1, 16, 16, -1).permute(0, 3, 1, 2)
+    want = F.interpolate(grid, size=(8, 8), mode="bicubic", align_corners=False, antialias=False)
+    got = {}
+    for rule in ("lorat", "timm"):
+        m = _model(weights=str(path), pos_resample=rule)
+        got[rule] = m.vit.pos_embed[:, 1:].detach().reshape(1, 8, 8, -1).permute(0, 3, 1, 2)
+        torch.testing.assert_close(m.vit.blocks[1].attn.qkv.base_layer.weight, src.blocks[1].attn.qkv.weight)
+    torch.testing.assert_close(got["lorat"], want, rtol=0, atol=1e-6)
+    assert float((got["timm"] - want).abs().max()) > 1e-2  # timm antialiases when shrinking
+    with pytest.raises(ConfigError, match="model.pos_resample"):
+        _model(weights=str(path), pos_resample="nearest")

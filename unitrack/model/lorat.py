@@ -46,16 +46,75 @@ def _plain(d: Any) -> dict:
     return dict(d)
 
 
+POS_RESAMPLE = ("timm", "lorat")
+
+
+def _file_grid(path: Path) -> int | None:
+    """Side of the position grid stored in a weights file (None: unknown, leave it to timm)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                shape = f.get_slice("pos_embed").get_shape() if "pos_embed" in f.keys() else None
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = sd.get("state_dict", sd.get("model", sd)) if isinstance(sd, dict) else {}
+            shape = tuple(sd["pos_embed"].shape) if "pos_embed" in sd else None
+    except Exception:  # noqa: BLE001 - timm reports unreadable files itself
+        return None
+    if shape is None:
+        return None
+    n = int(shape[1])
+    for prefix in (0, 1, 2, 5):  # no class slot, cls, cls+reg tokens
+        side = int(round((n - prefix) ** 0.5))
+        if side * side == n - prefix:
+            return side
+    return None
+
+
+def lorat_pos_backbone(backbone: str, pretrained: bool, weights: str | None, img_size: int, kw: dict) -> nn.Module:
+    """The pre-trained ViT at `img_size` with its position grid resized as LoRAT does (bicubic, no
+    antialias) rather than by timm (antialiased when shrinking: DINOv2's 37x37 to 16x16 differs by 6e-2):
+    built at the weights' native grid, then every tensor copied and the grid resized by us."""
+    from unitrack.model.lorat_import import resample_pos
+
+    patch = int(kw.get("patch_size") or timm.create_model(backbone, pretrained=False, **{**kw, "img_size": img_size})
+                .patch_embed.patch_size[0])
+    native_kw = {k: v for k, v in kw.items() if k != "img_size"}
+    if weights:
+        side = _file_grid(Path(weights).expanduser())
+        if side is not None:
+            native_kw["img_size"] = side * patch
+    native = create_backbone(backbone, pretrained, weights, native_kw.get("img_size"), native_kw, "timm")
+    target = timm.create_model(backbone, pretrained=False, **kw)
+    sd = native.state_dict()
+    prefix = 0 if getattr(native, "no_embed_class", False) else native.num_prefix_tokens
+    grid = resample_pos(sd["pos_embed"][:, prefix:], img_size // patch)
+    sd["pos_embed"] = torch.cat([sd["pos_embed"][:, :prefix], grid], dim=1)
+    target.load_state_dict(sd)
+    target.pretrained_cfg = getattr(native, "pretrained_cfg", {})
+    return target
+
+
 def create_backbone(
-    backbone: str, pretrained: bool, weights: str | None, img_size: int, backbone_kwargs: Mapping
+    backbone: str, pretrained: bool, weights: str | None, img_size: int | None, backbone_kwargs: Mapping,
+    pos_resample: str = "timm",
 ) -> nn.Module:
-    """The timm ViT, with weights from a local file, the timm hub, or (with a warning) random init."""
+    """The timm ViT, with weights from a local file, the timm hub, or (with a warning) random init.
+    `pos_resample`: who resizes pre-trained position grids to the search grid (timm | lorat)."""
     if not timm.is_model(backbone):
         raise ConfigError("model.backbone", f"'{backbone}' is not a timm model name")
+    if pos_resample not in POS_RESAMPLE:
+        raise ConfigError("model.pos_resample", f"'{pos_resample}' is not one of {', '.join(POS_RESAMPLE)}")
     kw = dict(backbone_kwargs)
     if kw.pop("img_size", img_size) != img_size:
         raise ConfigError("model.backbone_kwargs.img_size", f"must equal search_size ({img_size}) or be left out")
-    kw.update(num_classes=0, img_size=img_size)
+    kw.update(num_classes=0)
+    if img_size is not None:
+        kw["img_size"] = img_size
+    if pos_resample == "lorat" and (weights or pretrained):
+        return lorat_pos_backbone(backbone, pretrained, weights, int(img_size), kw)
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -111,6 +170,7 @@ class LoRATTracker(nn.Module):
         name: str | None = None,
         init: str | None = None,
         init_strict: bool = True,
+        pos_resample: str = "timm",
     ):
         super().__init__()
         lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, **_plain(lora)}
@@ -131,7 +191,8 @@ class LoRATTracker(nn.Module):
         self.finetune, self.experts, self.heads = finetune, experts, heads
         self.merged_modality: str | None = None  # set on the copies returned by merge()
 
-        self.vit = create_backbone(backbone, pretrained, weights, self.search_size, _plain(backbone_kwargs))
+        self.vit = create_backbone(backbone, pretrained, weights, self.search_size, _plain(backbone_kwargs),
+                                   pos_resample)
         pe = self.vit.patch_embed
         pe.strict_img_size = False  # template and search crops differ in size; only divisibility matters
         self.patch_size = self.stride = int(pe.patch_size[0])

@@ -225,3 +225,20 @@ def test_pos_resample_lorat_is_plain_bicubic_without_antialias(tmp_path):
     assert float((got["timm"] - want).abs().max()) > 1e-2  # timm antialiases when shrinking
     with pytest.raises(ConfigError, match="model.pos_resample"):
         _model(weights=str(path), pos_resample="nearest")
+
+
+def test_lora_and_head_init_lorat_change_what_they_say():
+    torch.manual_seed(0)
+    peft = _model()
+    torch.manual_seed(0)
+    lorat = _model(lora={"rank": 8, "alpha": 16, "dropout": 0.0, "init": "lorat"}, head_init="lorat")
+    b_peft = [p for n, p in peft.named_parameters() if "lora_B" in n]
+    b_lorat = [p for n, p in lorat.named_parameters() if "lora_B" in n]
+    assert all(float(p.detach().abs().max()) == 0 for p in b_peft)
+    # torch's trunc_normal_ (as LoRAT calls it) cuts at +-2 absolute: a plain N(0, 0.02) in practice
+    assert all(0.012 < float(p.detach().std()) < 0.028 for p in b_lorat if p.numel() >= 64)
+    w = lorat.head.score[0].weight.detach()
+    assert 0.018 < float(w.std()) < 0.022 and float(lorat.head.score[0].bias.detach().abs().max()) == 0
+    assert float(peft.head.score[0].bias.detach().abs().max()) > 0  # torch default: uniform bias
+    with pytest.raises(ConfigError, match="model.lora.init"):
+        _model(lora={"rank": 8, "alpha": 16, "init": "gauss"})

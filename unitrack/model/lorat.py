@@ -36,6 +36,7 @@ from unitrack.model.xbranch import XBranch
 
 FINETUNE_MODES = ("lora", "full", "frozen")
 HEAD_MODES = ("fused", "fused+unimodal")
+HEAD_INITS = ("torch", "lorat")
 
 
 def _plain(d: Any) -> dict:
@@ -171,14 +172,17 @@ class LoRATTracker(nn.Module):
         init: str | None = None,
         init_strict: bool = True,
         pos_resample: str = "timm",
+        head_init: str = "torch",
     ):
         super().__init__()
-        lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, **_plain(lora)}
+        lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, "init": "peft", **_plain(lora)}
         xb_cfg = {"depth": 0, "dim": 32, **_plain(x_branch)}
         for key, value, allowed in (
             ("model.finetune", finetune, FINETUNE_MODES),
             ("model.experts", experts, ex.EXPERT_MODES),
             ("model.heads", heads, HEAD_MODES),
+            ("model.lora.init", lora_cfg["init"], ex.LORA_INITS),
+            ("model.head_init", head_init, HEAD_INITS),
         ):
             if value not in allowed:
                 raise ConfigError(key, f"'{value}' is not one of {', '.join(allowed)}")
@@ -232,6 +236,13 @@ class LoRATTracker(nn.Module):
                 float(lora_cfg["dropout"]),
             )
             ex.activate(self.vit, ex.adapter_names(experts)[:1])
+            if lora_cfg["init"] == "lorat":
+                ex.lorat_init(self.vit)
+        if head_init == "lorat":  # LoRAT's MlpAnchorFreeHead: truncated-normal(0.02) weights, zero biases
+            for h in (self.head, self.head_rgb, self.head_x):
+                for lin in (m for m in (h.modules() if h is not None else ()) if isinstance(m, nn.Linear)):
+                    nn.init.trunc_normal_(lin.weight, std=0.02)
+                    nn.init.zeros_(lin.bias)
         self._set_trainable()
         # start weights (the RGB foundation, any unitrack checkpoint): key report kept for matrix.json
         self.init_report = load_init(self, init, init_strict)

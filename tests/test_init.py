@@ -242,3 +242,14 @@ def test_lora_and_head_init_lorat_change_what_they_say():
     assert float(peft.head.score[0].bias.detach().abs().max()) > 0  # torch default: uniform bias
     with pytest.raises(ConfigError, match="model.lora.init"):
         _model(lora={"rank": 8, "alpha": 16, "init": "gauss"})
+
+
+def test_large_and_giant_variants_carry_lorat_drop_path():
+    from hydra import compose as _c  # noqa: F401 - composition only, no weights are built
+
+    rates = {m: compose("train", [f"model={m}"]).model.backbone_kwargs.get("drop_path_rate", 0.0)
+             for m in ("lorat_b224", "lorat_l224", "lorat_l378", "lorat_g378")}
+    assert rates == {"lorat_b224": 0.0, "lorat_l224": 0.1, "lorat_l378": 0.1, "lorat_g378": 0.4}
+    for m in ("lorat_b224", "lorat_g378"):
+        c = compose("train", [f"model={m}"]).model
+        assert c.pos_resample == "lorat" and c.lora.init == "lorat" and c.head_init == "lorat"

@@ -245,8 +245,6 @@ def test_lora_and_head_init_lorat_change_what_they_say():
 
 
 def test_large_and_giant_variants_carry_lorat_drop_path():
-    from hydra import compose as _c  # noqa: F401 - composition only, no weights are built
-
     rates = {m: compose("train", [f"model={m}"]).model.backbone_kwargs.get("drop_path_rate", 0.0)
              for m in ("lorat_b224", "lorat_l224", "lorat_l378", "lorat_g378")}
     assert rates == {"lorat_b224": 0.0, "lorat_l224": 0.1, "lorat_l378": 0.1, "lorat_g378": 0.4}

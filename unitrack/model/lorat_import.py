@@ -108,7 +108,7 @@ def convert(lorat_sd: dict[str, torch.Tensor], model: nn.Module) -> tuple[dict[s
             out["token_type"] = sd.pop(k)
         elif k == "pos_embed":
             pos = own["vit.pos_embed"].clone()
-            prefix = pos.shape[1] - getattr(model, "feat_size") ** 2
+            prefix = pos.shape[1] - model.feat_size ** 2
             grid = resample_pos(sd.pop(k), model.feat_size)
             if grid.shape[-1] != pos.shape[-1]:
                 raise ConfigError("model.init", f"LoRAT pos_embed width {grid.shape[-1]} vs model {pos.shape[-1]}")

@@ -35,8 +35,8 @@ from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
-from unitrack.model.init import build_start_model, model_args
 from unitrack.eval.results import write_text_atomic
+from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
 from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule

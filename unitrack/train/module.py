@@ -128,6 +128,10 @@ class UnitrackModule(L.LightningModule):
             if self.carry_optimizer and self.carried_optimizer is not None:
                 opt = self.trainer.optimizers[0]
                 lrs = [g["lr"] for g in opt.param_groups]  # the moments carry on; the lr is the schedule's
+                sizes = [len(g["params"]) for g in self.carried_optimizer["param_groups"]]
+                if sizes != [len(g["params"]) for g in opt.param_groups]:
+                    raise UnitrackError(f"train.optimizer_state=carry: stage {self.stage_index} trains other "
+                                        "parameters than the stage before; use train.optimizer_state=reset")
                 opt.load_state_dict(self.carried_optimizer)
                 for g, lr in zip(opt.param_groups, lrs):
                     g["lr"] = lr

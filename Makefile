@@ -25,8 +25,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The RGB foundation first (trained once, cached under outputs/foundation/<config hash>/), then the
+# serial study started from it.
 demo: $(STAMP)
-	$(BIN)/unitrack train +experiment=serial_replay
+	set -e; ckpt=$$($(BIN)/python -m unitrack.train.foundation); test -n "$$ckpt"; \
+	$(BIN)/unitrack train +experiment=serial_replay model.init=$$ckpt
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

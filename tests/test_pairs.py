@@ -248,3 +248,65 @@ def test_color_jitter_factors_match_their_definitions():
     sat = color_jitter(mid, np.random.default_rng(9), 0.0, 0.0, 0.4).astype(float)
     spread = np.ptp(mid.astype(float), axis=2)
     np.testing.assert_allclose(np.ptp(sat, axis=2), spread * f, atol=2)  # chroma scales, luma stays
+
+
+def _lorat_reference(box, rng, area_factor=4.0, out=224, sj=0.25, tj=3.0, min_px=10.0, retry_count=10):
+    """LoRAT's rule as its paper code states it (scale + translation of the box, retry until the clipped
+    output box is >= min_px on both axes), written apart from unitrack's: returns the output box xyxy."""
+    x1, y1, x2, y2 = box[0], box[1], box[0] + box[2], box[1] + box[3]
+    wh = np.array([x2 - x1, y2 - y1])
+    area = wh + (area_factor - 1) * wh.sum() * 0.5
+    base = np.sqrt(out * out / area.prod())
+    count = -1
+    while True:
+        count += 1
+        scale = base / np.exp(rng.standard_normal(2) * sj)
+        t = np.array([out / 2, out / 2]) - np.array([(x1 + x2) / 2, (y1 + y2) / 2]) * scale
+        t = t + rng.uniform(-1, 1, 2) * (wh * scale).sum() * 0.5 * tj
+        ob = np.array([x1 * scale[0] + t[0], y1 * scale[1] + t[1], x2 * scale[0] + t[0], y2 * scale[1] + t[1]])
+        clipped = np.clip(ob, 0, out)
+        if np.all(clipped[2:] - clipped[:2] >= min_px) or count > retry_count:
+            return ob, scale
+
+
+def _crop_stats(boxes_xyxy, scales_xy, out=224):
+    c = (boxes_xyxy[:, :2] + boxes_xyxy[:, 2:]) / 2
+    off = np.linalg.norm(c - out / 2, axis=1)
+    outside = np.any((c < 0) | (c > out), axis=1)
+    aspect = scales_xy[:, 0] / scales_xy[:, 1]
+    return off.mean(), outside.mean(), np.percentile(aspect, 5), np.percentile(aspect, 95)
+
+
+def test_lorat_crop_jitter_statistics_match_lorat_rule():
+    from unitrack.data.pairs import lorat_window
+
+    box = np.array([300.0, 200.0, 80.0, 80.0])  # 80x80 target, search factor 4, 224 px: the issue's case
+    n, out = 10000, 224
+    ours, ours_s, ref, ref_s = [], [], [], []
+    rng_a, rng_b = np.random.default_rng(0), np.random.default_rng(1)
+    for _ in range(n):
+        cx, cy, side = lorat_window(box, rng_a, 4.0, out)
+        b = box_to_crop(box, cx, cy, side, out)
+        ours.append([b[0], b[1], b[0] + b[2], b[1] + b[3]])
+        ours_s.append([out / side[0], out / side[1]])
+        ob, s = _lorat_reference(box, rng_b)
+        ref.append(ob)
+        ref_s.append(s)
+    a = _crop_stats(np.array(ours), np.array(ours_s))
+    r = _crop_stats(np.array(ref), np.array(ref_s))
+    for name, x, y in zip(("centre offset", "share outside", "aspect p5", "aspect p95"), a, r):
+        assert abs(x - y) <= 0.1 * abs(y), (name, x, y)
+    assert r[1] > 0.1 and a[1] > 0.1  # the target centre leaves the crop in a real share of crops
+
+
+def test_square_rule_is_kept_as_an_option(seqs):
+    from unitrack.errors import ConfigError
+
+    ref = PairRef(0, 1, 6)
+    sq = _ds(seqs, augment=False, jitter="square").load_pair(ref, np.random.default_rng(5))
+    lo = _ds(seqs, augment=False, jitter="lorat").load_pair(ref, np.random.default_rng(5))
+    assert not torch.equal(sq["box"], lo["box"])
+    b = sq["box"].numpy() * 64
+    assert np.all(b >= 0) and np.all(b <= 64)
+    with pytest.raises(ConfigError, match="data.crop.jitter"):
+        _ds(seqs, jitter="ostrack")

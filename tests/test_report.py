@@ -100,7 +100,7 @@ def test_every_experiment_is_tagged_and_in_the_paper_table():
     cfg = compose("train", ["hparams_search=paper_table"])
     listed = set(str(cfg.hydra.sweeper.params["+experiment"]).split(","))
     exps = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
-    assert listed == exps
+    assert listed == exps - {"rgb_foundation"}  # the foundation is the study's start, not a row of its table
     tags = [compose("train", [f"+experiment={e}"]).method for e in sorted(exps)]
     assert all(tags) and len(set(tags)) == len(tags)
 

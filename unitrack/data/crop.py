@@ -3,6 +3,8 @@
 A crop is a square window of side sqrt((w + p)(h + p)), p = (f - 1)(w + h) / 2, centred on the box and
 resized to `out_size`; pixels outside the frame are padded with the frame's per-channel mean (`frame_pad`).
 Boxes here are x,y,w,h in pixels unless a name says `xyxy` or `norm`.
+A window's `side` may also be a pair (side_x, side_y): a stretched crop (LoRAT's training crops scale the
+two axes independently); every function here then maps each axis with its own scale.
 """
 
 from __future__ import annotations
@@ -27,27 +29,35 @@ def crop_windows(boxes_xywh: np.ndarray, factor: float) -> np.ndarray:
     return np.stack([x + w / 2.0, y + h / 2.0, side], axis=1)
 
 
-def frame_pad(img: np.ndarray, cx: float, cy: float, side: float) -> tuple:
+def _sides(side) -> tuple[float, float]:
+    """(side_x, side_y) of a square (one number) or stretched (a pair) window."""
+    if np.ndim(side) == 0:
+        return float(side), float(side)
+    sx, sy = side
+    return float(sx), float(sy)
+
+
+def frame_pad(img: np.ndarray, cx: float, cy: float, side) -> tuple:
     """The padding colour of a crop: the frame's per-channel mean, computed only when the window
     leaves the frame (otherwise every bilinear tap lies inside and the border value is never read)."""
     h, w = img.shape[:2]
     channels = img.shape[-1] if img.ndim == 3 else 1
-    r = side / 2.0
-    if cx - r >= 1.0 and cy - r >= 1.0 and cx + r <= w - 1.0 and cy + r <= h - 1.0:
+    rx, ry = (v / 2.0 for v in _sides(side))
+    if cx - rx >= 1.0 and cy - ry >= 1.0 and cx + rx <= w - 1.0 and cy + ry <= h - 1.0:
         return (0.0,) * channels
     return tuple(cv2.mean(img)[:channels])  # 50x cheaper than ndarray.mean on a full frame
 
 
-def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int,
+def crop_image(img: np.ndarray, cx: float, cy: float, side, out_size: int,
                pad: np.ndarray | tuple | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Resample the window (cx, cy, side) of `img` to out_size x out_size with one affine warp.
 
     `out`: a contiguous (out_size, out_size, C) array of img's dtype to write into (a slot of a batch).
     """
-    s = out_size / side
+    sx, sy = (out_size / v for v in _sides(side))
     # Continuous coordinates (pixel i spans [i, i+1)) -> cv2's pixel-centre indices: + 0.5 (s - 1).
-    h = 0.5 * (s - 1.0)
-    m = np.array([[s, 0.0, out_size / 2.0 - s * cx + h], [0.0, s, out_size / 2.0 - s * cy + h]], dtype=np.float64)
+    m = np.array([[sx, 0.0, out_size / 2.0 - sx * cx + 0.5 * (sx - 1.0)],
+                  [0.0, sy, out_size / 2.0 - sy * cy + 0.5 * (sy - 1.0)]], dtype=np.float64)
     if pad is None:
         pad = frame_pad(img, cx, cy, side)
     border = pad if isinstance(pad, tuple) else tuple(float(v) for v in np.atleast_1d(pad))
@@ -58,11 +68,11 @@ def crop_image(img: np.ndarray, cx: float, cy: float, side: float, out_size: int
     return res
 
 
-def box_to_crop(box_xywh, cx: float, cy: float, side: float, out_size: int) -> np.ndarray:
+def box_to_crop(box_xywh, cx: float, cy: float, side, out_size: int) -> np.ndarray:
     """A frame box in the crop's pixel coordinates."""
-    s = out_size / side
+    sx, sy = (out_size / v for v in _sides(side))
     b = np.asarray(box_xywh, dtype=np.float64)
-    return np.array([(b[0] - cx) * s + out_size / 2.0, (b[1] - cy) * s + out_size / 2.0, b[2] * s, b[3] * s])
+    return np.array([(b[0] - cx) * sx + out_size / 2.0, (b[1] - cy) * sy + out_size / 2.0, b[2] * sx, b[3] * sy])
 
 
 def box_from_crop(box_xywh, cx, cy, side, out_size: int) -> np.ndarray:

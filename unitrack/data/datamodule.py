@@ -19,10 +19,11 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unitrack import TASKS
+from unitrack import RGB_TASK, TASKS
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
+from unitrack.train.protocol import apply_budget, row_slots
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class StagePlan:
 class StageDataset(Dataset):
     """Sample i of a stage: a current-task pair or a replayed one, fixed by (seed, stage, i)."""
 
-    def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int):
+    def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int,
+                 stratified: bool = True):
         from unitrack.cl.replay import batch_layout
 
         self.pairs, self.plan, self.seed = pairs, plan, seed
@@ -55,6 +57,10 @@ class StageDataset(Dataset):
         # Bounded buffers are drawn live by the training step (unitrack/cl/rehearsal.py), not here.
         self.batch_size, self.n_replay, self.buffer_rows = batch_layout(
             plan.replay_kind, plan.replay_mode, plan.replay_ratio, batch_size, bool(plan.replay_tasks))
+        # stratified: row r of every batch has a fixed task, exact counts by largest remainder
+        self.stratified = bool(stratified)
+        self.replay_slots = row_slots([1.0] * len(plan.replay_tasks), self.n_replay)
+        self.current_slots = row_slots(list(plan.weights), self.batch_size - self.n_replay)
 
     def __len__(self) -> int:
         return self.plan.steps * self.batch_size
@@ -62,10 +68,13 @@ class StageDataset(Dataset):
     def ref(self, i: int) -> tuple[str, PairRef]:
         """(task, pair reference) of sample i — no image is touched."""
         rng = np.random.default_rng([self.seed, self.plan.index, i, 0])
-        if (i % self.batch_size) < self.n_replay:
-            task = self.plan.replay_tasks[int(rng.integers(len(self.plan.replay_tasks)))]
+        row = i % self.batch_size
+        if row < self.n_replay:
+            k = int(rng.integers(len(self.plan.replay_tasks)))  # drawn either way: same pair stream
+            task = self.plan.replay_tasks[self.replay_slots[row] if self.stratified else k]
             return task, self.samplers[task].sample(rng)
-        task = self.plan.tasks[int(rng.choice(len(self.plan.tasks), p=self.task_p))]
+        k = int(rng.choice(len(self.plan.tasks), p=self.task_p))
+        task = self.plan.tasks[self.current_slots[row - self.n_replay] if self.stratified else k]
         return task, self.samplers[task].sample(rng)
 
     def __getitem__(self, i: int) -> dict:
@@ -104,7 +113,7 @@ class UnitrackDataModule(L.LightningDataModule):
             ds = PairDataset(seqs, template_size=self.geo["template_size"], search_size=self.geo["search_size"],
                              template_factor=self.geo["template_factor"], search_factor=self.geo["search_factor"],
                              max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=self.cfg.augment,
-                             task=task)
+                             task=task, **crop_options(self.cfg))
             ds.feat_cells = self.geo["feat_size"] ** 2
             self.pairs[task] = ds
         return self.pairs[task]
@@ -117,7 +126,7 @@ class UnitrackDataModule(L.LightningDataModule):
     def stage_dataset(self) -> StageDataset:
         assert self.plan is not None, "set_stage() first"
         return StageDataset({t: self.pairs[t] for t in [*self.plan.tasks, *self.plan.replay_tasks]}, self.plan,
-                            self.cfg.batch_size, self.seed)
+                            self.cfg.batch_size, self.seed, stratified=bool(self.cfg.get("stratified", True)))
 
     def train_dataloader(self) -> DataLoader:
         """The stage's sample stream from `start_step` on (set when resuming from last.ckpt)."""
@@ -133,12 +142,21 @@ class UnitrackDataModule(L.LightningDataModule):
                           prefetch_factor=4 if workers > 0 else None)
 
 
-def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig) -> list[StagePlan]:
-    """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task."""
+def crop_options(data_cfg: DictConfig) -> dict:
+    """`data.crop` (jitter rule and its factors) as PairDataset arguments; absent keys keep its defaults."""
+    crop = data_cfg.get("crop") or {}
+    keys = ("jitter", "scale_jitter", "center_jitter", "min_visible_px")
+    return {k: crop[k] for k in keys if crop.get(k) is not None}
+
+
+def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig,
+                batch_size: int | None = None) -> list[StagePlan]:
+    """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task.
+    Serial stage lengths follow `train.budget` (unitrack/train/protocol.py; `batch_size` needed then)."""
     order = list(train_cfg.order)
     for t in order:
-        if t not in TASKS:
-            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TASKS)})")
+        if t not in (*TASKS, RGB_TASK):
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join((*TASKS, RGB_TASK))})")
     if len(set(order)) != len(order):
         raise ConfigError("train.order", f"tasks repeat in {order}")
     mode, steps = train_cfg.mode, int(train_cfg.steps_per_stage)
@@ -152,7 +170,7 @@ def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfi
             r = ratio if ratio is not None else (k / (k + 1) if kind == "full" else 0.0)
             plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps,
                                    str(replay_cfg.get("mode", "share") or "share")))
-        return plans
+        return apply_budget(plans, train_cfg, ratios, int(batch_size or 1))
     if mode == "parallel":
         w = [float(ratios.get(t, 1.0)) for t in order]
         return [StagePlan(0, "parallel", order, w, [], "none", 0.0, steps * int(train_cfg.parallel_steps_factor))]

@@ -4,8 +4,19 @@ A pair is sampled as a `PairRef` (sequence index, template frame, search frame) 
 a replay buffer can keep references instead of images and reload them later with the same code path.
 Sampling (LoRAT recipe): a sequence uniformly at random, a template frame with the target visible, and a
 search frame with the target visible within +-max_gap of it. The template crop (area factor 2) is centred
-on the box; the search crop (factor 4) is centred on a jittered box so the target is not always in the
-middle, while keeping at least `min_visible_px` of it inside the crop. RGB and X share every geometric step.
+on the box; the search crop (factor 4) is jittered so the target is not always in the middle, keeping at
+least `min_visible_px` of it inside the crop. Two jitter rules (`data.crop.jitter`):
+
+* ``lorat`` (default; LoRAT's trackit/core/utils/siamfc_cropping.py): the SiamFC scale
+  s = sqrt(out^2 / ((w + p)(h + p))) divided by exp(N(0,1) * scale_jitter) independently for x and y
+  (the crop is stretched), then the target shifted in crop pixels by
+  uniform(-1, 1) * center_jitter * (w s_x + h s_y) / 2 per axis; up to 12 draws until >= min_visible_px
+  of the target stay inside on both axes, so even its centre may leave the crop. When all 12 fail LoRAT
+  makes the pair a negative; here the search crop falls back to the centred, unjittered window.
+* ``square`` (the earlier rule, OSTrack-like): a square window around a copy of the box whose w, h are
+  jittered and whose centre moves by uniform(-1, 1) * center_jitter / 2 * sqrt(w' h'); the target stays
+  in view (at least min(min_visible_px, its size) inside).
+RGB and X share every geometric step.
 """
 
 from __future__ import annotations
@@ -23,6 +34,9 @@ from unitrack.errors import ConfigError, DatasetError
 
 #: How many jitter draws to try before falling back to an un-jittered search crop.
 JITTER_TRIES = 10
+#: LoRAT's draws per search crop (its retry_count 10: the first draw plus up to 11 more).
+LORAT_TRIES = 12
+JITTER_RULES = ("lorat", "square")
 
 
 class PairRef(NamedTuple):
@@ -111,6 +125,31 @@ def jitter_window(box_xywh, rng: np.random.Generator, factor: float, out_size: i
     return crop_window(box, factor)
 
 
+def lorat_window(box_xywh, rng: np.random.Generator, factor: float, out_size: int, scale_jitter: float = 0.25,
+                 center_jitter: float = 3.0, min_visible_px: float = 10.0,
+                 tries: int = LORAT_TRIES) -> tuple[float, float, tuple[float, float]]:
+    """LoRAT's stretched search window (cx, cy, (side_x, side_y)) in frame pixels (see the module doc).
+
+    With per-axis scales s (crop px per frame px) and shift d (crop px), the box maps to
+    (x - c) s + out / 2 + d, i.e. the crop is centred on c - d / s in the frame, its sides out / s.
+    """
+    box = np.asarray(box_xywh, dtype=np.float64)
+    wh = box[2:]
+    if scale_jitter > 0 or center_jitter > 0:
+        p = (factor - 1.0) * wh.sum() / 2.0
+        s0 = np.sqrt(out_size * out_size / max((wh[0] + p) * (wh[1] + p), 1e-12))
+        c = box[:2] + wh / 2.0
+        for _ in range(tries):
+            s = s0 / np.exp(rng.standard_normal(2) * scale_jitter)
+            d = rng.uniform(-1.0, 1.0, 2) * (wh * s).sum() * 0.5 * center_jitter
+            lo = (box[:2] - c) * s + out_size / 2.0 + d  # the box in crop pixels
+            vis = np.minimum(lo + wh * s, out_size) - np.maximum(lo, 0.0)
+            if np.all(vis >= min_visible_px):
+                cx, cy = c - d / s
+                return float(cx), float(cy), (float(out_size / s[0]), float(out_size / s[1]))
+    return crop_window(box, factor)
+
+
 def visible_extent_ok(box_xywh, window: tuple[float, float, float], out_size: int,
                       min_visible_px: float) -> bool:
     """Whether the box shows >= min(min_visible_px, its own size) crop pixels inside the crop on each axis."""
@@ -138,7 +177,7 @@ class PairDataset(torch.utils.data.Dataset):
                  template_factor: float = 2.0, search_factor: float = 4.0, max_gap: int = 100,
                  length: int = 10000, seed: int = 0, augment: bool | PairAugment = True,
                  scale_jitter: float = 0.25, center_jitter: float = 3.0, task: str | None = None,
-                 min_visible_px: float = 10.0):
+                 min_visible_px: float = 10.0, jitter: str = "lorat"):
         for key, v in (("template_size", template_size), ("search_size", search_size), ("length", length)):
             if int(v) < 1:
                 raise ConfigError(key, f"must be a positive integer, got {v}")
@@ -148,6 +187,9 @@ class PairDataset(torch.utils.data.Dataset):
         for key, v in (("scale_jitter", scale_jitter), ("center_jitter", center_jitter)):
             if not v >= 0.0:
                 raise ConfigError(key, f"must be >= 0, got {v}")
+        if jitter not in JITTER_RULES:
+            raise ConfigError("data.crop.jitter", f"'{jitter}' is not one of {', '.join(JITTER_RULES)}")
+        self.jitter = jitter
         self.sequences = sequences
         self.sampler = PairSampler(sequences, max_gap)
         self.template_size, self.search_size = int(template_size), int(search_size)
@@ -189,7 +231,8 @@ class PairDataset(torch.utils.data.Dataset):
         box_t = seq.boxes[t]
         win_t = crop_window(box_t, self.template_factor)
         box_s = seq.boxes[s]
-        win_s = jitter_window(box_s, rng, self.search_factor, self.search_size, self.scale_jitter,
+        rule = lorat_window if self.jitter == "lorat" else jitter_window
+        win_s = rule(box_s, rng, self.search_factor, self.search_size, self.scale_jitter,
                               self.center_jitter, self.min_visible_px)
         crops = {
             "z": _crop(rgb_t, win_t, self.template_size), "zx": _crop(x_t, win_t, self.template_size),
@@ -209,11 +252,11 @@ class PairDataset(torch.utils.data.Dataset):
         return out
 
 
-def _crop(img: np.ndarray, window: tuple[float, float, float], size: int) -> np.ndarray:
+def _crop(img: np.ndarray, window: tuple, size: int) -> np.ndarray:
     return crop_image(img, *window, size)  # padded with the frame mean (crop.frame_pad)
 
 
-def _norm_box(box_xywh, window: tuple[float, float, float], size: int) -> np.ndarray:
+def _norm_box(box_xywh, window: tuple, size: int) -> np.ndarray:
     return np.clip(xywh_to_norm_xyxy(box_to_crop(box_xywh, *window, size), size), 0.0, 1.0)
 
 

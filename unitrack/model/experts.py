@@ -55,6 +55,18 @@ def inject_lora(backbone: nn.Module, names: Sequence[str], rank: int, alpha: flo
         inject_adapter_in_model(cfg, backbone, adapter_name=name)
 
 
+LORA_INITS = ("peft", "lorat")
+
+
+def lorat_init(module: nn.Module) -> None:
+    """LoRAT's LoRA init ('bert'): A and B both truncated-normal(0.02), so training starts off the base
+    model (peft's default, B = 0, starts exactly on it)."""
+    for layer in lora_layers(module):
+        for adapters in (layer.lora_A, layer.lora_B):
+            for lin in adapters.values():
+                nn.init.trunc_normal_(lin.weight, std=0.02)
+
+
 def lora_layers(module: nn.Module) -> list[LoraLayer]:
     return [m for m in module.modules() if isinstance(m, LoraLayer)]
 

@@ -26,14 +26,17 @@ from omegaconf import DictConfig, OmegaConf
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from torch import nn
 
+from unitrack import NO_X
 from unitrack.errors import ConfigError
 from unitrack.model import experts as ex
 from unitrack.model.head import MlpHead
+from unitrack.model.init import load_init
 from unitrack.model.loss import box_cell_mask
 from unitrack.model.xbranch import XBranch
 
 FINETUNE_MODES = ("lora", "full", "frozen")
 HEAD_MODES = ("fused", "fused+unimodal")
+HEAD_INITS = ("torch", "lorat")
 
 
 def _plain(d: Any) -> dict:
@@ -44,16 +47,75 @@ def _plain(d: Any) -> dict:
     return dict(d)
 
 
+POS_RESAMPLE = ("timm", "lorat")
+
+
+def _file_grid(path: Path) -> int | None:
+    """Side of the position grid stored in a weights file (None: unknown, leave it to timm)."""
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), "pt") as f:
+                shape = f.get_slice("pos_embed").get_shape() if "pos_embed" in f.keys() else None
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = sd.get("state_dict", sd.get("model", sd)) if isinstance(sd, dict) else {}
+            shape = tuple(sd["pos_embed"].shape) if "pos_embed" in sd else None
+    except Exception:  # noqa: BLE001 - timm reports unreadable files itself
+        return None
+    if shape is None:
+        return None
+    n = int(shape[1])
+    for prefix in (0, 1, 2, 5):  # no class slot, cls, cls+reg tokens
+        side = int(round((n - prefix) ** 0.5))
+        if side * side == n - prefix:
+            return side
+    return None
+
+
+def lorat_pos_backbone(backbone: str, pretrained: bool, weights: str | None, img_size: int, kw: dict) -> nn.Module:
+    """The pre-trained ViT at `img_size` with its position grid resized as LoRAT does (bicubic, no
+    antialias) rather than by timm (antialiased when shrinking: DINOv2's 37x37 to 16x16 differs by 6e-2):
+    built at the weights' native grid, then every tensor copied and the grid resized by us."""
+    from unitrack.model.lorat_import import resample_pos
+
+    patch = int(kw.get("patch_size") or timm.create_model(backbone, pretrained=False, **{**kw, "img_size": img_size})
+                .patch_embed.patch_size[0])
+    native_kw = {k: v for k, v in kw.items() if k != "img_size"}
+    if weights:
+        side = _file_grid(Path(weights).expanduser())
+        if side is not None:
+            native_kw["img_size"] = side * patch
+    native = create_backbone(backbone, pretrained, weights, native_kw.get("img_size"), native_kw, "timm")
+    target = timm.create_model(backbone, pretrained=False, **kw)
+    sd = native.state_dict()
+    prefix = 0 if getattr(native, "no_embed_class", False) else native.num_prefix_tokens
+    grid = resample_pos(sd["pos_embed"][:, prefix:], img_size // patch)
+    sd["pos_embed"] = torch.cat([sd["pos_embed"][:, :prefix], grid], dim=1)
+    target.load_state_dict(sd)
+    target.pretrained_cfg = getattr(native, "pretrained_cfg", {})
+    return target
+
+
 def create_backbone(
-    backbone: str, pretrained: bool, weights: str | None, img_size: int, backbone_kwargs: Mapping
+    backbone: str, pretrained: bool, weights: str | None, img_size: int | None, backbone_kwargs: Mapping,
+    pos_resample: str = "timm",
 ) -> nn.Module:
-    """The timm ViT, with weights from a local file, the timm hub, or (with a warning) random init."""
+    """The timm ViT, with weights from a local file, the timm hub, or (with a warning) random init.
+    `pos_resample`: who resizes pre-trained position grids to the search grid (timm | lorat)."""
     if not timm.is_model(backbone):
         raise ConfigError("model.backbone", f"'{backbone}' is not a timm model name")
+    if pos_resample not in POS_RESAMPLE:
+        raise ConfigError("model.pos_resample", f"'{pos_resample}' is not one of {', '.join(POS_RESAMPLE)}")
     kw = dict(backbone_kwargs)
     if kw.pop("img_size", img_size) != img_size:
         raise ConfigError("model.backbone_kwargs.img_size", f"must equal search_size ({img_size}) or be left out")
-    kw.update(num_classes=0, img_size=img_size)
+    kw.update(num_classes=0)
+    if img_size is not None:
+        kw["img_size"] = img_size
+    if pos_resample == "lorat" and (weights or pretrained):
+        return lorat_pos_backbone(backbone, pretrained, weights, int(img_size), kw)
     if weights:
         path = Path(weights).expanduser()
         if not path.is_file():
@@ -107,14 +169,20 @@ class LoRATTracker(nn.Module):
         heads: str = "fused",
         backbone_kwargs: Mapping | None = None,
         name: str | None = None,
+        init: str | None = None,
+        init_strict: bool = True,
+        pos_resample: str = "timm",
+        head_init: str = "torch",
     ):
         super().__init__()
-        lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, **_plain(lora)}
+        lora_cfg = {"rank": 64, "alpha": 64, "dropout": 0.0, "init": "peft", **_plain(lora)}
         xb_cfg = {"depth": 0, "dim": 32, **_plain(x_branch)}
         for key, value, allowed in (
             ("model.finetune", finetune, FINETUNE_MODES),
             ("model.experts", experts, ex.EXPERT_MODES),
             ("model.heads", heads, HEAD_MODES),
+            ("model.lora.init", lora_cfg["init"], ex.LORA_INITS),
+            ("model.head_init", head_init, HEAD_INITS),
         ):
             if value not in allowed:
                 raise ConfigError(key, f"'{value}' is not one of {', '.join(allowed)}")
@@ -127,7 +195,8 @@ class LoRATTracker(nn.Module):
         self.finetune, self.experts, self.heads = finetune, experts, heads
         self.merged_modality: str | None = None  # set on the copies returned by merge()
 
-        self.vit = create_backbone(backbone, pretrained, weights, self.search_size, _plain(backbone_kwargs))
+        self.vit = create_backbone(backbone, pretrained, weights, self.search_size, _plain(backbone_kwargs),
+                                   pos_resample)
         pe = self.vit.patch_embed
         pe.strict_img_size = False  # template and search crops differ in size; only divisibility matters
         self.patch_size = self.stride = int(pe.patch_size[0])
@@ -167,7 +236,16 @@ class LoRATTracker(nn.Module):
                 float(lora_cfg["dropout"]),
             )
             ex.activate(self.vit, ex.adapter_names(experts)[:1])
+            if lora_cfg["init"] == "lorat":
+                ex.lorat_init(self.vit)
+        if head_init == "lorat":  # LoRAT's MlpAnchorFreeHead: truncated-normal(0.02) weights, zero biases
+            for h in (self.head, self.head_rgb, self.head_x):
+                for lin in (m for m in (h.modules() if h is not None else ()) if isinstance(m, nn.Linear)):
+                    nn.init.trunc_normal_(lin.weight, std=0.02)
+                    nn.init.zeros_(lin.bias)
         self._set_trainable()
+        # start weights (the RGB foundation, any unitrack checkpoint): key report kept for matrix.json
+        self.init_report = load_init(self, init, init_strict)
 
     # ------------------------------------------------------------------ parameters
     def _set_trainable(self) -> None:
@@ -192,6 +270,16 @@ class LoRATTracker(nn.Module):
         return pos.reshape(1, self.feat_size, self.feat_size, -1)
 
     # ------------------------------------------------------------------ forward
+    def _route(self, modality: str) -> str:
+        """An RGB-only sample (x_modality 'none', the RGB foundation stage) goes through the shared
+        adapter like every other sample when experts are shared (its tag then selects nothing); a
+        per-modality expert has no adapter for it."""
+        if modality != NO_X:
+            return modality
+        if self.experts != "shared":
+            raise ValueError(f"RGB-only samples (modality {NO_X!r}) need model.experts=shared, not {self.experts}")
+        return self.modalities[0]
+
     def _modality_index(self, modality: Sequence[str] | torch.Tensor, batch: int, device) -> torch.Tensor:
         if isinstance(modality, torch.Tensor):
             idx = modality.to(device=device, dtype=torch.long).reshape(-1)
@@ -200,6 +288,7 @@ class LoRATTracker(nn.Module):
         else:
             if isinstance(modality, str):
                 modality = [modality] * batch
+            modality = [self._route(m) for m in modality]
             bad = [m for m in modality if m not in self.modalities]
             if bad:
                 raise ValueError(f"unknown modality {bad[0]!r}; expected one of {self.modalities}")
@@ -326,6 +415,7 @@ class LoRATTracker(nn.Module):
     # ------------------------------------------------------------------ inference
     def merge(self, modality: str) -> LoRATTracker:
         """A plain copy (no peft modules) with the shared + ``modality`` LoRA folded into the weights."""
+        modality = self._route(modality)
         if modality not in self.modalities:
             raise ValueError(f"unknown modality {modality!r}; expected one of {self.modalities}")
         m = copy.deepcopy(self)

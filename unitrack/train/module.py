@@ -56,6 +56,12 @@ class UnitrackModule(L.LightningModule):
         self.datamodule = None  # the stage data, for methods that read it at a stage end (EWC's Fisher)
         self.step_offset = 0  # stage steps done before this fit (resume)
         self.resume_from: dict | None = None  # last.ckpt contents whose optimiser/schedule/RNG to restore
+        # train.schedule / train.optimizer_state (unitrack/train/protocol.py): schedule length and position
+        # at this stage's start; AdamW state handed from one stage to the next when carried
+        self.schedule_total: int | None = None
+        self.schedule_offset = 0
+        self.carry_optimizer = False
+        self.carried_optimizer: dict | None = None
 
     def forward(self, batch: dict) -> dict:
         return self.model(batch["z"], batch["zx"], batch["x"], batch["xx"], batch["z_box"], batch["modality"])
@@ -125,8 +131,9 @@ class UnitrackModule(L.LightningModule):
     def configure_optimizers(self):
         o = self.optim_cfg
         opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
-        warm = int(round(o.warmup_fraction * self.stage_steps))
-        sched = cosine_with_warmup(opt, self.stage_steps, warm, o.min_lr_ratio)
+        total = self.schedule_total or self.stage_steps
+        warm = int(round(o.warmup_fraction * total))
+        sched = cosine_with_warmup(opt, total, warm, o.min_lr_ratio, offset=self.schedule_offset)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # --- extra checkpoint state: stage, buffer, CL methods, RNG -------------------------------------
@@ -145,6 +152,16 @@ class UnitrackModule(L.LightningModule):
         self.model.train()
         ck, self.resume_from = self.resume_from, None
         if ck is None:
+            if self.carry_optimizer and self.carried_optimizer is not None:
+                opt = self.trainer.optimizers[0]
+                lrs = [g["lr"] for g in opt.param_groups]  # the moments carry on; the lr is the schedule's
+                sizes = [len(g["params"]) for g in self.carried_optimizer["param_groups"]]
+                if sizes != [len(g["params"]) for g in opt.param_groups]:
+                    raise UnitrackError(f"train.optimizer_state=carry: stage {self.stage_index} trains other "
+                                        "parameters than the stage before; use train.optimizer_state=reset")
+                opt.load_state_dict(self.carried_optimizer)
+                for g, lr in zip(opt.param_groups, lrs):
+                    g["lr"] = lr
             return
         opt = self.trainer.optimizers[0]
         opt.load_state_dict(ck["optimizer_states"][0])
@@ -159,7 +176,13 @@ class UnitrackModule(L.LightningModule):
         if ck.get("unitrack", {}).get("torch_rng") is not None:
             torch.set_rng_state(ck["unitrack"]["torch_rng"])
 
+    def on_train_end(self) -> None:
+        if self.carry_optimizer:
+            self.carried_optimizer = self.trainer.optimizers[0].state_dict()
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.carry_optimizer and checkpoint.get("optimizer_states"):
+            self.carried_optimizer = checkpoint["optimizer_states"][0]  # a finished stage, on resume
         st = checkpoint.get("unitrack", {})
         if st.get("buffer") is not None and self.buffer is not None:
             self.buffer.load_state_dict(st["buffer"])

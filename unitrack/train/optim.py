@@ -21,8 +21,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int,
-                       min_lr_ratio: float = 0.0) -> torch.optim.lr_scheduler.LambdaLR:
-    """Stepped per iteration, as LoRAT does."""
+                       min_lr_ratio: float = 0.0, offset: int = 0) -> torch.optim.lr_scheduler.LambdaLR:
+    """Stepped per iteration, as LoRAT does; `offset` steps of it are already behind (train.schedule=
+    continue: one schedule over all stages, each stage's scheduler starting where the last one stopped)."""
     total, warm = max(1, total_steps), max(0, min(warmup_steps, total_steps - 1))
 
     def factor(step: int) -> float:
@@ -31,4 +32,4 @@ def cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warmu
         t = (step - warm) / max(1, total - warm)
         return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: factor(step + offset))

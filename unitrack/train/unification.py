@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from unitrack import TASKS
+from unitrack import RGB_TASK, TASKS
 from unitrack.cl.base import build_methods
 from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
@@ -38,8 +38,10 @@ from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
+from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
 from unitrack.train.module import UnitrackModule
+from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -59,8 +61,8 @@ def validate(cfg: DictConfig) -> None:
     if int(cfg.data.batch_size) <= 0:
         raise ConfigError("data.batch_size", f"must be > 0, got {cfg.data.batch_size}")
     for t in cfg.train.order:
-        if t not in TASKS:
-            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TASKS)})")
+        if t not in (*TASKS, RGB_TASK):
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join((*TASKS, RGB_TASK))})")
         if t not in cfg.data.tasks:
             raise ConfigError(f"data.tasks.{t}", "task in train.order has no dataset configured")
 
@@ -180,11 +182,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
 
-    model = instantiate(cfg.model)
+    model = build_start_model(cfg.model)  # model.init loads the start weights
+    model_cfg = model_args(OmegaConf.to_container(cfg.model, resolve=True))  # checkpoints hold every weight
     methods = build_methods(cfg.cl, cfg.model)
     eval_samm_kwargs(cfg.eval, methods)  # eval.samm without calibration fails before training
     module = UnitrackModule(model, cfg.optim, methods, unimodal_weight=float(cfg.train.unimodal_loss_weight),
-                            model_cfg=OmegaConf.to_container(cfg.model, resolve=True))
+                            model_cfg=model_cfg)
     rc = cfg.cl.replay
     if rc.kind in ("reservoir", "balanced"):
         module.buffer = make_buffer(rc.kind, int(rc.buffer_size), int(cfg.seed))
@@ -193,7 +196,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                                            "feat_size")}
     dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
     module.datamodule = dm
-    plans = stage_plans(cfg.train, rc, cfg.data.ratios)
+    plans = stage_plans(cfg.train, rc, cfg.data.ratios, int(cfg.data.batch_size))
+    module.carry_optimizer = choice(cfg.train, "optimizer_state", OPTIMIZER_STATES) == "carry"
     tasks_eval = list(dict.fromkeys(cfg.train.order))
     val_split = {t: {} for t in tasks_eval}
     val = {t: val_sequences(cfg.data, t, val_split[t]) for t in tasks_eval}
@@ -215,11 +219,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
                             and plan.replay_kind != "none" else ""))
+            dm.set_stage(plan)
+            drawn = exposure(dm.stage_dataset())  # batch-equivalents per task this stage draws
             if not stage_ckpt.exists():
                 module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
                 module.n_stages = len(plans)
+                module.schedule_total, module.schedule_offset = stage_schedule(cfg.train, plans, plan.index)
                 methods.begin_task(module, plan.name, plan.index)
-                dm.set_stage(plan)
                 if module.rehearsal is not None:
                     module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, dm.stage_dataset().buffer_rows)
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
@@ -234,12 +240,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval,
                                 eval_samm_kwargs(cfg.eval, methods))
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
-                                                                     "eval": ev}]
+                                                                     "eval": ev, "steps": plan.steps,
+                                                                     "exposure": drawn}]
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
         result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
         result["validation"] = val_split
+        result["init"] = getattr(model, "init_report", None)
         result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
         result["params_total"] = sum(p.numel() for p in module.model.parameters())
         _atomic_json(run_dir / "matrix.json", result)
@@ -261,7 +269,13 @@ def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfi
     rows = sorted(rows, key=lambda r: r["stage"])
     res: dict[str, Any] = {"mode": cfg.train.mode, "order": list(cfg.train.order), "tasks": tasks,
                            "stages": [r["name"] for r in rows], "protocol": cfg.eval.protocol,
-                           "eval_kind": "tracker", "static_box": baseline}
+                           "eval_kind": "tracker", "static_box": baseline,
+                           "exposure": {r["name"]: r.get("exposure") for r in rows},
+                           "stage_steps": {r["name"]: r.get("steps") for r in rows},
+                           "protocol_knobs": {k: str(cfg.train.get(k, d)) for k, d in
+                                              (("budget", "stage"), ("schedule", "restart"),
+                                               ("optimizer_state", "reset"))}
+                           | {"stratified": bool(cfg.data.get("stratified", True))}}
     for metric in ("SR", "PR"):
         R = continual_matrix(rows, tasks, metric)
         res[metric] = R

@@ -1,0 +1,125 @@
+"""Start a run from trained weights (`model.init=PATH`): the RGB foundation, or any unitrack checkpoint.
+
+Every unified tracker starts from an RGB tracker; this loads one into the freshly built model before
+stage 1. The file is a Lightning checkpoint written by `unitrack train` (its `state_dict` holds the
+tracker under `model.`) or a plain state dict of the tracker. The match is reported key by key:
+missing keys, unexpected keys and shape mismatches are named, and any of them is a ConfigError unless
+`model.init_strict=false` (then only the matching tensors are loaded).
+
+Parts a foundation cannot have are not "missing": when the file holds no key at all under the X branch
+(`xbranch.`) or the unimodal heads (`head_rgb.`, `head_x.`), those stay as the model initialises them
+(the X branch's zero-initialised up-projection makes the loaded model exactly the RGB tracker).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from unitrack.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Config keys of `model` that choose the start weights; they are not LoRATTracker arguments.
+INIT_KEYS = ("init", "init_strict")
+#: Parts of a multimodal tracker an RGB foundation does not hold (model-initialised when wholly absent).
+X_ONLY_PREFIXES = ("xbranch.", "head_rgb.", "head_x.")
+SHOWN = 8  # keys named per kind in an error message
+
+
+def model_args(model_cfg: dict) -> dict:
+    """The model config without the init keys (what `instantiate` builds and checkpoints store)."""
+    return {k: v for k, v in model_cfg.items() if k not in INIT_KEYS}
+
+
+def build_start_model(model_cfg) -> nn.Module:
+    """`instantiate(cfg.model)` (start weights loaded by the model's `init`), with a bad config or
+    init file surfacing as its own one-line ConfigError rather than Hydra's wrapper."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from unitrack.errors import UnitrackError
+
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as e:
+        if isinstance(e.__cause__, UnitrackError):
+            raise e.__cause__ from None
+        raise
+
+
+def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
+    """The tracker's tensors from a unitrack/Lightning checkpoint or a plain state dict."""
+    if not path.is_file():
+        raise ConfigError("model.init", f"checkpoint {path} does not exist")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
+        raise ConfigError("model.init", f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
+        obj = obj["model"]
+    if not isinstance(obj, dict) or not obj or not all(torch.is_tensor(v) for v in obj.values()):
+        raise ConfigError("model.init", f"{path} holds neither a checkpoint with a state_dict nor a state dict")
+    if strip_model and all(k.startswith("model.") for k in obj):
+        obj = {k[len("model."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _names(keys: list[str]) -> str:
+    return ", ".join(keys[:SHOWN]) + (f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else "")
+
+
+def compare(model: nn.Module, sd: dict[str, torch.Tensor], fresh=lambda key: False,
+            unmapped: list[str] | None = None) -> dict[str, Any]:
+    """Key report of loading `sd` into `model`: loaded, missing, unexpected, shape_mismatch, model_init.
+    `fresh(key)`: keys the file's layout never holds (model-initialised); `unmapped`: foreign keys."""
+    own = model.state_dict()
+    absent_parts = [p for p in X_ONLY_PREFIXES if not any(k.startswith(p) for k in sd)]
+    missing, model_init = [], []
+    for k in own:
+        if k not in sd:
+            (model_init if k.startswith(tuple(absent_parts)) or fresh(k) else missing).append(k)
+    unexpected = [k for k in sd if k not in own] + list(unmapped or [])
+    mismatch = [k for k in sd if k in own and tuple(sd[k].shape) != tuple(own[k].shape)]
+    loaded = [k for k in sd if k in own and k not in mismatch]
+    return {"loaded": loaded, "missing": missing, "unexpected": unexpected, "model_init": model_init,
+            "shape_mismatch": {k: [list(sd[k].shape), list(own[k].shape)] for k in mismatch}}
+
+
+def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[str, Any] | None:
+    """Load `spec` (a path) into `model` in place; returns the key report (None: no init asked)."""
+    if spec in (None, "", "null"):
+        return None
+    from unitrack.model import lorat_import
+
+    spec = str(spec)
+    if spec.startswith(lorat_import.PREFIX):  # LoRAT's released layout: converted, its LoRA merged
+        path = Path(spec[len(lorat_import.PREFIX):]).expanduser()
+        sd, unmapped = lorat_import.convert(read_state_dict(path, strip_model=False), model)
+        rep = compare(model, sd, lorat_import.is_model_initialised, unmapped)
+    else:
+        path = Path(spec).expanduser()
+        sd = read_state_dict(path)
+        rep = compare(model, sd)
+    problems = []
+    if rep["missing"]:
+        problems.append(f"missing {_names(rep['missing'])}")
+    if rep["unexpected"]:
+        problems.append(f"unexpected {_names(rep['unexpected'])}")
+    if rep["shape_mismatch"]:
+        sm = rep["shape_mismatch"]
+        problems.append("shape mismatch " + _names([f"{k} {sm[k][0]} vs model {sm[k][1]}" for k in sm]))
+    if problems and strict:
+        raise ConfigError("model.init", f"{path} does not fit the model: " + "; ".join(problems)
+                          + " (model.init_strict=false loads the matching tensors only)")
+    if problems:
+        log.warning("model.init: %s loaded partially: %s", path, "; ".join(problems))
+    model.load_state_dict({k: sd[k] for k in rep["loaded"]}, strict=False)
+    return {"path": str(path), "strict": bool(strict), "n_loaded": len(rep["loaded"]),
+            **{k: rep[k] for k in ("missing", "unexpected", "shape_mismatch", "model_init")}}

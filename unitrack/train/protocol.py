@@ -1,0 +1,93 @@
+"""What makes serial and parallel runs comparable: budget, schedule, optimiser state, batch composition.
+
+* `train.budget` — what a serial run holds equal to parallel (`parallel_steps_factor` x
+  `steps_per_stage` steps on the mixture `data.ratios`):
+    - ``stage``: every serial stage runs `steps_per_stage` steps (the released protocol; the last task
+      then gets 1/(k+1) of its stage's batches under full replay);
+    - ``samples``: the total of parallel's steps, split equally over the serial stages;
+    - ``exposure``: each task's own stage draws as many current-task batch-equivalents as parallel
+      gives that task (stage k runs parallel_exposure(task) / (1 - replay share of stage k) steps).
+* `train.schedule` — ``restart``: a warm-up + cosine per stage; ``continue``: one warm-up + cosine over
+  all stages, each stage taking up where the previous one stopped.
+* `train.optimizer_state` — ``reset``: a fresh AdamW per stage; ``carry``: the moments go on.
+* stratified batches — every batch holds exactly the per-task counts its weights ask for (largest
+  remainder), instead of a task drawn at random per row.
+* exposure — batch-equivalents of each task actually drawn in a stage (rows / batch size), recorded in
+  matrix.json whatever the knobs are, so a comparison states what it held equal.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from unitrack.errors import ConfigError
+
+BUDGETS = ("stage", "samples", "exposure")
+SCHEDULES = ("restart", "continue")
+OPTIMIZER_STATES = ("reset", "carry")
+
+
+def choice(train_cfg, key: str, allowed: tuple[str, ...]) -> str:
+    """`train.<key>` (the first allowed value when absent), refused by name when not allowed."""
+    value = str(train_cfg.get(key, allowed[0]))
+    if value not in allowed:
+        raise ConfigError(f"train.{key}", f"'{value}' is not one of {', '.join(allowed)}")
+    return value
+
+
+def largest_remainder(weights: list[float], n: int) -> list[int]:
+    """Integer counts summing to n, proportional to weights (Hamilton's method; ties: lower index)."""
+    if n <= 0 or not weights:
+        return [0] * len(weights)
+    total = float(sum(weights))
+    if total <= 0:
+        raise ConfigError("data.ratios", f"weights must sum to > 0, got {weights}")
+    quotas = [n * w / total for w in weights]
+    counts = [math.floor(q) for q in quotas]
+    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - counts[i]), i))
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def row_slots(weights: list[float], n: int) -> list[int]:
+    """Which weight index each of n rows of a batch belongs to: the largest-remainder counts, in order."""
+    return [i for i, c in enumerate(largest_remainder(weights, n)) for _ in range(c)]
+
+
+def apply_budget(plans: list, train_cfg, ratios, batch_size: int) -> list:
+    """Reset serial stage lengths to what `train.budget` holds equal to the parallel run (in place)."""
+    budget = choice(train_cfg, "budget", BUDGETS)
+    if budget == "stage" or train_cfg.mode != "serial":
+        return plans
+    order = list(train_cfg.order)
+    parallel_steps = int(train_cfg.steps_per_stage) * int(train_cfg.parallel_steps_factor)
+    if budget == "samples":
+        for p, steps in zip(plans, largest_remainder([1.0] * len(plans), parallel_steps)):
+            p.steps = max(1, steps)
+        return plans
+    w = [float(ratios.get(t, 1.0)) for t in order]
+    share = dict(zip(order, (parallel_steps * x / sum(w) for x in w)))  # parallel's batches per task
+    for p in plans:
+        replay = int(round(p.replay_ratio * batch_size)) if getattr(p, "replay_mode", "share") == "share" else 0
+        current = (batch_size - replay) / batch_size  # append mode: the current task keeps its full batch
+        p.steps = max(1, int(round(share[p.name] / max(current, 1.0 / batch_size))))
+    return plans
+
+
+def stage_schedule(train_cfg, plans: list, index: int) -> tuple[int, int]:
+    """(schedule length, steps of it already behind stage `index`)."""
+    if choice(train_cfg, "schedule", SCHEDULES) == "restart":
+        return plans[index].steps, 0
+    return sum(p.steps for p in plans), sum(p.steps for p in plans[:index])
+
+
+def exposure(ds) -> dict[str, float]:
+    """Batch-equivalents per task a stage dataset draws (rows of the task / batch size); no image read."""
+    counts = Counter(ds.ref(i)[0] for i in range(len(ds)))
+    out = {t: counts[t] / ds.batch_size for t in sorted(counts)}
+    rows = int(getattr(ds, "buffer_rows", 0))  # bounded-buffer rows are drawn live by the step, task by task
+    if rows:
+        out["buffer"] = rows * ds.plan.steps / ds.batch_size
+    return out

@@ -429,7 +429,7 @@ def check(verb: str, argv: Iterable[str]) -> None:
         base = _compose(verb, groups)
         if isinstance(base, ConfigError):
             raise base
-        full = _compose(verb, combo)
+        full = base if groups == combo else _compose(verb, combo)
         if isinstance(full, ConfigError):
             key = full.key
             msg = str(full).split(": ", 1)[-1]

@@ -119,6 +119,7 @@ def betas(v: Any) -> str | None:
 #: dotted-key pattern (fnmatch) -> rule; a rule returns None when the value is valid, else what is wrong.
 RULES: dict[str, Callable[[Any], str | None]] = {
     "seed": non_negative_int,
+    "resume": one_of("auto", "force"),
     "device": device,
     "protocol": one_of(*PROTOCOLS),
     "eval.protocol": one_of(*PROTOCOLS),

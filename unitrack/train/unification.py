@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from unitrack import TASKS
+from unitrack import TASKS, fingerprint
 from unitrack.cl.base import build_methods
 from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
@@ -175,7 +175,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     torch.set_float32_matmul_precision("high")
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint.check_train_run(run_dir, OmegaConf.to_container(cfg, resolve=True),
+                                     force=str(cfg.get("resume", "auto")) == "force")  # a changed config stops here
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    fingerprint.write(run_dir, fp)
 
     model = instantiate(cfg.model)
     methods = build_methods(cfg.cl)
@@ -222,6 +225,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 fill_buffer(module, dm, plan)
                 methods.end_task(module, plan.name, plan.index)
                 save_checkpoint_atomic(trainer, stage_ckpt)
+                if trainer.is_global_zero:
+                    fingerprint.record_checkpoint(run_dir, stage_ckpt.name, stage_ckpt)
             else:
                 _load_weights(module, stage_ckpt)
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)
@@ -230,6 +235,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
+        result["fingerprint"] = fingerprint.read(run_dir)
         result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
         result["validation"] = val_split
         result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)

@@ -36,7 +36,7 @@ from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
-from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
+from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
 from unitrack.train.module import UnitrackModule
 
 log = logging.getLogger(__name__)
@@ -134,10 +134,6 @@ def _restore(module: UnitrackModule, ckpt: dict) -> None:
     module.on_load_checkpoint(ckpt)
 
 
-def _load_weights(module: UnitrackModule, path: Path) -> None:
-    _restore(module, torch.load(path, map_location="cpu", weights_only=False))
-
-
 def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", int(cfg.train.ckpt_every)))
@@ -157,9 +153,9 @@ def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> in
     The optimiser, schedule and RNG are restored in `UnitrackModule.on_train_start`, once the fresh
     Trainer has built them; the DataModule's sampler starts at the restored step.
     """
-    if not last.exists():
+    ck = usable_checkpoint(last)  # None: absent, or corrupt (moved aside with a warning) -> stage restarts
+    if ck is None:
         return 0
-    ck = torch.load(last, map_location="cpu", weights_only=False)
     st = ck.get("unitrack", {})
     if st.get("stage_index") != plan.index or not 0 < st.get("stage_step", 0) < plan.steps:
         return 0
@@ -204,10 +200,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         for plan in plans:
             stage_ckpt = ckpt_dir / f"stage_{plan.index}_{plan.name}.ckpt"
-            done = stage_ckpt.exists() and any(r["stage"] == plan.index for r in rows)
+            good = usable_checkpoint(stage_ckpt)  # a corrupt one is moved aside: the stage is trained again
+            done = good is not None and any(r["stage"] == plan.index for r in rows)
             if done:
                 console.print(f"[dim]stage {plan.index + 1}/{len(plans)} {plan.name}: done, skipped[/dim]")
-                _load_weights(module, stage_ckpt)
+                _restore(module, good)
                 continue
             console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
@@ -228,7 +225,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 if trainer.is_global_zero:
                     fingerprint.record_checkpoint(run_dir, stage_ckpt.name, stage_ckpt)
             else:
-                _load_weights(module, stage_ckpt)
+                _restore(module, good)
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval)
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
                                                                      "eval": ev}]

@@ -98,8 +98,20 @@ def test_eval_into_a_dir_of_another_checkpoint_is_an_error_not_a_skip(trained, s
     torch.save(state, other)
     ev = tmp_path / "ev"
     bench = [f"benchmark={synth_root / 'unibench.txt'}", "eval.batch_size=3", f"hydra.run.dir={ev}"]
-    _eval([f"ckpt={ck}", *bench])
+    _eval([f"ckpt={ck}", "eval.export=[got10k,vot]", *bench])
     m = json.loads((ev / "metrics.json").read_text())
+    assert len(list((ev / "got10k").glob("*/*_time.txt"))) == 3
+    assert len(list((ev / "vot" / "longterm").glob("*/*_001_time.value"))) == 3
+    for layout in ("got10k", "vot"):  # score reads our own exports back to the same numbers
+        from hydra.core.global_hydra import GlobalHydra
+
+        from unitrack.cli import main
+
+        GlobalHydra.instance().clear()
+        main(["score", f"results={ev / layout}", f"results_layout={layout}", f"benchmark={synth_root / 'unibench.txt'}",
+              f"hydra.run.dir={tmp_path / ('score_' + layout)}"])
+        sm = json.loads((tmp_path / ("score_" + layout) / "metrics.json").read_text())
+        assert abs(sm["overall"]["SR"] - m["overall"]["SR"]) < 1e-3, layout
     assert m["checkpoint"] == {"path": str(ck.resolve()), "sha256": fingerprint.file_hash(ck)}
     assert json.loads((ev / "results" / "fingerprint.json").read_text())["checkpoint"]["sha256"] == m[
         "checkpoint"]["sha256"]
@@ -116,3 +128,18 @@ def test_eval_into_a_dir_of_another_checkpoint_is_an_error_not_a_skip(trained, s
     _eval([f"ckpt={other}", "eval.resume=false", *bench])  # tracked again with the other checkpoint
     m2 = json.loads((ev / "metrics.json").read_text())
     assert m2["checkpoint"]["sha256"] == fingerprint.file_hash(other) and m2["timing"]["skipped_sequences"] == 0
+
+
+def test_a_config_error_raised_inside_instantiate_is_one_line(synth_root, tmp_path, capsys):
+    """Hydra wraps errors of `_target_` constructors in InstantiationException; the CLI unwraps ours."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from unitrack.cli import main
+
+    GlobalHydra.instance().clear()
+    with pytest.raises(SystemExit) as e:
+        main(["train", "model.backbone_kwargs.depth=1", f"data.root={synth_root}", "data.generate_if_missing=false",
+              f"hydra.run.dir={tmp_path / 'r'}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["error: config key 'model.x_branch.depth': 2 is outside 0..1 (backbone blocks)"]

@@ -42,9 +42,14 @@ def _guarded(fn):
     def task(cfg):
         try:
             return fn(cfg)
-        except UnitrackError as e:
-            log.error("%s", e)
-            print(f"error: {e}", file=sys.stderr)
+        except Exception as e:  # ours, also when raised inside hydra.utils.instantiate (wrapped by Hydra)
+            ours = e
+            while ours is not None and not isinstance(ours, UnitrackError):
+                ours = ours.__cause__ or ours.__context__
+            if ours is None:
+                raise
+            log.error("%s", ours)
+            print(f"error: {ours}", file=sys.stderr)
             sys.exit(2)
 
     task.__name__ = fn.__name__

@@ -69,14 +69,17 @@ def _score(cfg: DictConfig, seqs: list, out: Path, results: Path, stats: dict, t
     if cfg.eval.export:
         from unitrack.eval import results as rio
 
+        # the one batched pass has no per-frame clock: the `_time` files hold its mean seconds per frame
+        per_frame = track_s / stats["frames"] if stats["frames"] else float("nan")
         for fmt in cfg.eval.export:
             for s in done:
                 boxes = rio.read_results(results / f"{s.name}.txt")
                 conf = rio.read_confidences(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
+                times = [per_frame] * len(boxes)
                 if fmt == "got10k":
-                    rio.export_got10k(out / "got10k", s.name, boxes)
+                    rio.export_got10k(out / "got10k", s.name, boxes, times)
                 elif fmt == "vot":
-                    rio.export_vot(out / "vot", s.name, boxes, conf)
+                    rio.export_vot(out / "vot", s.name, boxes, conf, times)
     metrics, curves = score(done, results, protocol=cfg.protocol, return_curves=True) if done else ({}, {})
     if fp is not None:  # which checkpoint (path + content hash), config and code made these numbers
         metrics["checkpoint"], metrics["fingerprint"] = fp["checkpoint"], {k: fp[k] for k in (

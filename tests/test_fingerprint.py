@@ -112,6 +112,8 @@ def test_eval_into_a_dir_of_another_checkpoint_is_an_error_not_a_skip(trained, s
               f"hydra.run.dir={tmp_path / ('score_' + layout)}"])
         sm = json.loads((tmp_path / ("score_" + layout) / "metrics.json").read_text())
         assert abs(sm["overall"]["SR"] - m["overall"]["SR"]) < 1e-3, layout
+        log_file = (tmp_path / ("score_" + layout) / "score.log").read_text()  # the summary, not an empty log
+        assert f"result: overall SR {sm['overall']['SR']:.4f}" in log_file
     assert m["checkpoint"] == {"path": str(ck.resolve()), "sha256": fingerprint.file_hash(ck)}
     assert json.loads((ev / "results" / "fingerprint.json").read_text())["checkpoint"]["sha256"] == m[
         "checkpoint"]["sha256"]

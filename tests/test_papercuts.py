@@ -121,3 +121,16 @@ def test_loading_a_checkpoint_does_not_warn_random_init_and_track_warns_without_
     with caplog.at_level(logging.WARNING):
         track.run(cfg)
     assert any("no x_input given" in r.getMessage() and "depth" in r.getMessage() for r in caplog.records)
+
+
+def test_wandb_runs_are_named_by_their_overrides():
+    from hydra.core.hydra_config import HydraConfig
+
+    from tests.conftest import compose
+
+    names = []
+    for seed in (1, 2):
+        cfg = compose("train", ["logger=wandb", f"seed={seed}", "cl=replay"])
+        HydraConfig.instance().set_config(cfg)
+        names.append(cfg.logger.name)
+    assert names == ["train[cl=replay,logger=wandb,seed=1]", "train[cl=replay,logger=wandb,seed=2]"]

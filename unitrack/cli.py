@@ -35,13 +35,31 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _summary(out) -> str | None:
+    """One line of a verb's result for the log file (Rich tables go to the console only)."""
+    if not isinstance(out, dict):
+        return None
+    if "final_pooled_SR" in out:
+        return (f"result: stage x task SR {out.get('SR')} PR {out.get('PR')}; final pooled SR "
+                f"{out['final_pooled_SR']:.4f} PR {out.get('final_pooled_PR', float('nan')):.4f}")
+    if isinstance(out.get("overall"), dict):
+        o = out["overall"]
+        per = {t: round(v.get("SR", float("nan")), 4) for t, v in (out.get("per_task") or {}).items()}
+        return (f"result: overall SR {o.get('SR', float('nan')):.4f} PR {o.get('PR', float('nan')):.4f} "
+                f"({out.get('protocol')} protocol); per task SR {per}")
+    return None
+
+
 def _guarded(fn):
     """Run a verb; our own input errors become one line on stderr and exit code 2."""
     from unitrack.errors import UnitrackError
 
     def task(cfg):
         try:
-            return fn(cfg)
+            out = fn(cfg)
+            if (line := _summary(out)) is not None:
+                log.info("%s", line)  # the job's log file holds the console's result, not only warnings
+            return out
         except Exception as e:  # ours, also when raised inside hydra.utils.instantiate (wrapped by Hydra)
             ours = e
             while ours is not None and not isinstance(ours, UnitrackError):

@@ -119,8 +119,10 @@ def test_loading_a_checkpoint_does_not_warn_random_init_and_track_warns_without_
     cfg = OmegaConf.create({"ckpt": str(ck), "input": str(frames), "init": [10, 10, 12, 12], "x_input": None,
                             "modality": "depth", "out": str(tmp_path / "t.mp4"), "device": "cpu"})
     with caplog.at_level(logging.WARNING):
-        track.run(cfg)
+        stats = track.run(cfg)
     assert any("no x_input given" in r.getMessage() and "depth" in r.getMessage() for r in caplog.records)
+    conf = Path(stats["confidences"])
+    assert conf == tmp_path / "t_confidence.txt" and len(conf.read_text().split()) == 3
 
 
 def test_wandb_runs_are_named_by_their_overrides():

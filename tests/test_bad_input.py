@@ -4,10 +4,9 @@ reported, skipped sequence), never a plausible number."""
 from __future__ import annotations
 
 import cv2
-import numpy as np
 import pytest
 
-from tests.test_formats import lasher_seq, rows, text
+from tests.test_formats import lasher_seq, rows
 from tests.test_tracker import FakeModel, bright_oracle, write_sequence
 from unitrack.data.formats import load_dataset
 from unitrack.errors import DatasetError

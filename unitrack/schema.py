@@ -183,9 +183,7 @@ def _overrides_of(argv: Iterable[str]) -> list[str] | None:
                 continue
         if a in _FLAGS_OTHER_CONFIG or any(a.startswith(f + "=") for f in _FLAGS_OTHER_CONFIG):
             return None
-        if a.startswith("-") and not a.startswith("--") and "=" in a:
-            out.append(a)  # never: overrides do not start with '-'; kept for Hydra's own error
-        elif a.startswith("-"):
+        if a.startswith("-"):
             skip = a in _FLAGS_WITH_VALUE
         else:
             out.append(a)
@@ -399,7 +397,7 @@ def check_config(full: Any, base: Any) -> None:
     f = OmegaConf.to_container(full, resolve=False)
     b = OmegaConf.to_container(base, resolve=False)
     fl, bl, bc = _leaves(f), _leaves(b), _containers(b)
-    for key, value in fl.items():
+    for key in fl:
         if key in bl or key in bc:
             continue
         if not _allowed_addition(key, bc):

@@ -22,12 +22,11 @@ are cut to the ground-truth length as the toolkits do.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from collections.abc import Sequence as Seq
 from pathlib import Path
-
-import logging
 
 import numpy as np
 
@@ -82,7 +81,7 @@ def _load(sequences: Seq[Sequence], results_dir: Path, layout: str = "pytracking
         boxes, conf = read_layout(results_dir, s.uid, s.boxes[0], layout)
         n = len(s.boxes)
         bpath, cpath = layout_paths(results_dir, s.uid, layout)
-        for what, arr, path in (("boxes", boxes, bpath), ("confidences", conf, cpath)):
+        for arr, path in ((boxes, bpath), (conf, cpath)):
             if arr is not None and len(arr) < n:
                 raise ResultsError(path, f"has {len(arr)} lines but the sequence has {n} frames (truncated run?)")
             if arr is not None and len(arr) > n:

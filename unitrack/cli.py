@@ -35,16 +35,39 @@ def _usage() -> str:
     return "\n".join(lines)
 
 
+def _summary(out) -> str | None:
+    """One line of a verb's result for the log file (Rich tables go to the console only)."""
+    if not isinstance(out, dict):
+        return None
+    if "final_pooled_SR" in out:
+        return (f"result: stage x task SR {out.get('SR')} PR {out.get('PR')}; final pooled SR "
+                f"{out['final_pooled_SR']:.4f} PR {out.get('final_pooled_PR', float('nan')):.4f}")
+    if isinstance(out.get("overall"), dict):
+        o = out["overall"]
+        per = {t: round(v.get("SR", float("nan")), 4) for t, v in (out.get("per_task") or {}).items()}
+        return (f"result: overall SR {o.get('SR', float('nan')):.4f} PR {o.get('PR', float('nan')):.4f} "
+                f"({out.get('protocol')} protocol); per task SR {per}")
+    return None
+
+
 def _guarded(fn):
     """Run a verb; our own input errors become one line on stderr and exit code 2."""
     from unitrack.errors import UnitrackError
 
     def task(cfg):
         try:
-            return fn(cfg)
-        except UnitrackError as e:
-            log.error("%s", e)
-            print(f"error: {e}", file=sys.stderr)
+            out = fn(cfg)
+            if (line := _summary(out)) is not None:
+                log.info("%s", line)  # the job's log file holds the console's result, not only warnings
+            return out
+        except Exception as e:  # ours, also when raised inside hydra.utils.instantiate (wrapped by Hydra)
+            ours = e
+            while ours is not None and not isinstance(ours, UnitrackError):
+                ours = ours.__cause__ or ours.__context__
+            if ours is None:
+                raise
+            log.error("%s", ours)
+            print(f"error: {ours}", file=sys.stderr)
             sys.exit(2)
 
     task.__name__ = fn.__name__
@@ -66,6 +89,14 @@ def main(argv: list[str] | None = None) -> None:
     if not (CONF_DIR / f"{verb}.yaml").is_file():
         print(f"error: config {CONF_DIR / (verb + '.yaml')} not found (install unitrack editable: "
               "pip install -e .)", file=sys.stderr)
+        sys.exit(2)
+    from unitrack.errors import ConfigError
+    from unitrack.schema import check
+
+    try:  # the schema (types, ranges, unknown keys) before torch: a bad key costs < 1 s, not 11 s
+        check(verb, rest)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     import hydra
 

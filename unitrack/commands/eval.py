@@ -14,6 +14,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from unitrack import fingerprint
 from unitrack.commands import pick_device, run_dir
 from unitrack.errors import DatasetError
 from unitrack.eval.benchmark import load_benchmark
@@ -47,6 +48,9 @@ def run(cfg: DictConfig) -> dict:
         seqs = on_main(ranks, lambda: load_benchmark(cfg.benchmark, cfg.root, cfg.split,
                                                      OmegaConf.to_container(cfg.options), cfg.paths.data_dir))
         results = out / "results"
+        # earlier results in this dir count only if the same checkpoint content + tracking settings made them
+        fp = on_main(ranks, lambda: fingerprint.check_eval_run(results, Path(cfg.ckpt), OmegaConf.to_container(
+            cfg, resolve=True), resume=bool(cfg.eval.resume)))
         t0 = time.perf_counter()
         stats = run_sharded(model, seqs, results, ranks, resume=bool(cfg.eval.resume),
                             batch_size=int(cfg.eval.batch_size), workers=int(cfg.eval.workers),
@@ -55,24 +59,31 @@ def run(cfg: DictConfig) -> dict:
         track_s = time.perf_counter() - t0
         if not ranks.is_main:
             return {}
-        return _score(cfg, seqs, out, results, stats, t0, track_s)
+        return _score(cfg, seqs, out, results, stats, t0, track_s, fp)
 
 
-def _score(cfg: DictConfig, seqs: list, out: Path, results: Path, stats: dict, t0: float, track_s: float) -> dict:
+def _score(cfg: DictConfig, seqs: list, out: Path, results: Path, stats: dict, t0: float, track_s: float,
+           fp: dict | None = None) -> dict:
     failed = {f["uid"] for f in stats["failed"]}
     done = [s for s in seqs if s.uid not in failed]
     if cfg.eval.export:
         from unitrack.eval import results as rio
 
+        # the one batched pass has no per-frame clock: the `_time` files hold its mean seconds per frame
+        per_frame = track_s / stats["frames"] if stats["frames"] else float("nan")
         for fmt in cfg.eval.export:
             for s in done:
                 boxes = rio.read_results(results / f"{s.name}.txt")
                 conf = rio.read_confidences(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
+                times = [per_frame] * len(boxes)
                 if fmt == "got10k":
-                    rio.export_got10k(out / "got10k", s.name, boxes)
+                    rio.export_got10k(out / "got10k", s.name, boxes, times)
                 elif fmt == "vot":
-                    rio.export_vot(out / "vot", s.name, boxes, conf)
+                    rio.export_vot(out / "vot", s.name, boxes, conf, times)
     metrics, curves = score(done, results, protocol=cfg.protocol, return_curves=True) if done else ({}, {})
+    if fp is not None:  # which checkpoint (path + content hash), config and code made these numbers
+        metrics["checkpoint"], metrics["fingerprint"] = fp["checkpoint"], {k: fp[k] for k in (
+            "config_hash", "config_hash_seed", "code_version")}
     metrics["complete"] = not failed
     metrics["failed"] = stats["failed"]
     metrics["timing"] = {"track_seconds": track_s, "frames": stats["frames"], "frames_per_s": stats["fps"],

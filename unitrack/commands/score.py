@@ -17,7 +17,8 @@ def run(cfg: DictConfig) -> dict:
     if not results.is_dir():
         raise ConfigError("results", f"{results} is not a folder of result files")
     seqs = load_benchmark(cfg.benchmark, cfg.root, cfg.split, OmegaConf.to_container(cfg.options), cfg.paths.data_dir)
-    metrics, curves = score(seqs, results, protocol=cfg.protocol, return_curves=True)
+    metrics, curves = score(seqs, results, protocol=cfg.protocol, return_curves=True,
+                            results_layout=str(cfg.get("results_layout", "pytracking")))
     write_score_outputs(metrics, curves, run_dir())
     print_table(metrics)
     print(f"wrote {run_dir() / 'metrics.json'}")

@@ -32,6 +32,13 @@ def file_stem(seq_name: str) -> str:
     return stem
 
 
+def _umask() -> int:
+    """The process umask (read by setting and restoring it; there is no getter before Python 3.13)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_text_atomic(path: Path | str, text: str) -> Path:
     """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
     path = Path(path)
@@ -40,6 +47,7 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
     try:
         with os.fdopen(fd, "w", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give 0666 - umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -156,6 +164,68 @@ def read_sequence_results(results_dir: Path | str, seq_name: str, expected_frame
     cpath = Path(results_dir) / f"{stem}_confidence.txt"
     conf = read_confidences(cpath, expected_frames, allow_longer) if cpath.is_file() else None
     return boxes, conf
+
+
+#: result layouts `score` reads (`results_layout=`): ours, pytracking's per-dataset folders, and the
+#: got10k / VOT long-term exports of `eval.export` (and of those toolkits).
+LAYOUTS = ("pytracking", "pytracking_nested", "got10k", "vot")
+
+
+def layout_paths(results_dir: Path | str, seq_uid: str, layout: str) -> tuple[Path, Path]:
+    """(box file, confidence file) of a sequence (uid ``dataset/name``) in a results layout."""
+    d, stem = Path(results_dir), file_stem(seq_uid)
+    if layout == "pytracking":
+        return d / f"{stem}.txt", d / f"{stem}_confidence.txt"
+    if layout == "pytracking_nested":  # <dir>/<dataset>/<name>.txt, or found once anywhere below <dir>
+        parts = str(seq_uid).replace("\\", "/").split("/")
+        direct = d.joinpath(*parts[:-1]) / f"{stem}.txt"
+        if not direct.is_file():
+            hits = sorted(d.rglob(f"{stem}.txt"))
+            if len(hits) > 1:
+                raise ResultsError(d, f"{len(hits)} files named {stem}.txt below it ({hits[0]}, {hits[1]}, ...); "
+                                   "give the dataset's own folder")
+            direct = hits[0] if hits else direct
+        return direct, direct.with_name(f"{stem}_confidence.txt")
+    if layout == "got10k":
+        return d / stem / f"{stem}_001.txt", d / stem / f"{stem}_001_confidence.value"
+    if layout == "vot":
+        base = d / "longterm" if (d / "longterm").is_dir() else d
+        return base / stem / f"{stem}_001.txt", base / stem / f"{stem}_001_confidence.value"
+    raise ValueError(f"unknown results layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+
+
+def read_layout(results_dir: Path | str, seq_uid: str, init_box, layout: str = "pytracking"
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(boxes, confidences or None) of one sequence in `layout`, uncut (the caller compares lengths).
+
+    VOT files start with the initialisation marker ``1`` (frame 0 is the given box, `init_box`) and
+    write a reported absence as ``0,0,0,0`` (read as NaN); their confidence files start empty (NaN).
+    """
+    bpath, cpath = layout_paths(results_dir, seq_uid, layout)
+    if layout == "vot":
+        lines = _lines(bpath)
+        if not lines or lines[0].strip() != "1":
+            raise ResultsError(bpath, "a VOT result file starts with the initialisation line '1'", line=1)
+        rest = read_results_text(bpath, lines[1:], first_line=2) if len(lines) > 1 else np.zeros((0, 4))
+        rest[(rest == 0).all(1)] = np.nan
+        boxes = np.concatenate([np.asarray(init_box, dtype=np.float64).reshape(1, 4), rest])
+    else:
+        boxes = read_results(bpath)
+    conf = read_confidences(cpath) if cpath.is_file() else None
+    return boxes, conf
+
+
+def read_results_text(path: Path, lines: list[str], first_line: int = 1) -> np.ndarray:
+    rows = []
+    for i, line in enumerate(lines, start=first_line):
+        fields = [f for f in _SPLIT.split(line.strip()) if f]
+        if len(fields) != 4:
+            raise ResultsError(path, f"expected 4 values x,y,w,h, found {len(fields)}: {line.strip()!r}", line=i)
+        try:
+            rows.append([float(f) for f in fields])
+        except ValueError:
+            raise ResultsError(path, f"cannot parse numbers in {line.strip()!r}", line=i) from None
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 4)
 
 
 def export_got10k(dir: Path | str, seq_name: str, boxes, times: Iterable[float] | None = None) -> Path:

@@ -39,6 +39,8 @@ class _Active:
     pending: deque = field(default_factory=deque)  # decoder handles of frames next_frame, next_frame+1, ...
     boxes: list = field(default_factory=list)
     confidences: list = field(default_factory=list)
+    size: tuple | None = None  # (h, w) of frame 0: every later frame must match
+
 
 
 def check_unique_names(sequences: list[Sequence], results_dir: Path) -> None:
@@ -200,6 +202,12 @@ def run_benchmark(model, sequences: list[Sequence], results_dir, batch_size: int
                         f = h.result()
                         if a.next_frame == 0 and (p := first_frame_problem(a.seq, f)) is not None:
                             raise DatasetError(a.seq.rgb_frames[0], p)
+                        if a.next_frame == 0:
+                            a.size = f[0].shape[:2]
+                        elif f[0].shape[:2] != a.size:  # crops of a resized frame would be silently off
+                            raise DatasetError(a.seq.rgb_frames[a.next_frame], f"frame size {f[0].shape[1]}x"
+                                               f"{f[0].shape[0]} differs from frame 0's {a.size[1]}x{a.size[0]}; "
+                                               "frame sizes must be constant in a sequence")
                     except DatasetError as e:  # this sequence only: reported, the pass goes on
                         h.release()
                         _discard(a.pending)

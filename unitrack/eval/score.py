@@ -22,6 +22,7 @@ are cut to the ground-truth length as the toolkits do.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Mapping
 from collections.abc import Sequence as Seq
@@ -33,8 +34,9 @@ from unitrack.data.sequence import Sequence
 from unitrack.errors import ResultsError
 from unitrack.eval import metrics as M
 from unitrack.eval.plots import plot_precision, plot_success
-from unitrack.eval.results import file_stem, read_sequence_results, write_text_atomic
+from unitrack.eval.results import file_stem, layout_paths, read_layout, write_text_atomic
 
+log = logging.getLogger(__name__)
 DEFAULT_PROTOCOL = "pytracking"
 MPR_DATASETS = ("rgbt234", "gtot")
 VOT_TASKS = ("rgbd",)
@@ -63,17 +65,38 @@ def _image_size(seq: Sequence) -> tuple[int, int] | None:
     return None if img is None else (int(img.shape[1]), int(img.shape[0]))
 
 
-def _load(sequences: Seq[Sequence], results_dir: Path) -> list[tuple[Sequence, np.ndarray, np.ndarray | None]]:
+def _load(sequences: Seq[Sequence], results_dir: Path, layout: str = "pytracking",
+          notes: list[str] | None = None) -> list[tuple[Sequence, np.ndarray, np.ndarray | None]]:
+    """Every sequence's boxes (and confidences) cut to its length; a longer file (the LasHeR / VisEvent /
+    got10k toolkits truncate too) is a warning with the count, a shorter one an error."""
     seen: dict[str, Sequence] = {}
     out = []
+    extra: list[str] = []
     for s in sequences:
         stem = file_stem(s.name)
         if stem in seen:
             raise ResultsError(results_dir / f"{stem}.txt", f"sequences {seen[stem].uid} and {s.uid} share one "
                                "result file name; score these datasets from separate results directories")
         seen[stem] = s
-        boxes, conf = read_sequence_results(results_dir, s.name, expected_frames=len(s.boxes), allow_longer=True)
-        out.append((s, boxes, conf))
+        boxes, conf = read_layout(results_dir, s.uid, s.boxes[0], layout)
+        n = len(s.boxes)
+        bpath, cpath = layout_paths(results_dir, s.uid, layout)
+        for arr, path in ((boxes, bpath), (conf, cpath)):
+            if arr is not None and len(arr) < n:
+                raise ResultsError(path, f"has {len(arr)} lines but the sequence has {n} frames (truncated run?)")
+            if arr is not None and len(arr) > n:
+                extra.append(f"{path.name}: {len(arr) - n} extra lines")
+        inf = np.isinf(boxes[:n]).any(1)
+        if inf.any():  # not a box and not "absent" (nan): scoring it would be a silent guess
+            raise ResultsError(bpath, "infinite box value (inf); write nan for a lost target",
+                               line=int(inf.argmax()) + 1)
+        out.append((s, boxes[:n], None if conf is None else conf[:n]))
+    if extra:
+        msg = (f"{len(extra)} result file(s) longer than their sequence, extra lines ignored: "
+               + "; ".join(extra[:5]) + (" ..." if len(extra) > 5 else ""))
+        log.warning("%s", msg)
+        if notes is not None:
+            notes.append(msg)
     return out
 
 
@@ -121,6 +144,7 @@ def score(
     *,
     return_curves: bool = False,
     vot_resolution: int = 100,
+    results_layout: str = "pytracking",
 ):
     """Score every sequence's result file; see the module docstring for the rules.
 
@@ -139,7 +163,7 @@ def score(
     notes: list[str] = []
     if "vot" in (requested, *task_requested.values()):
         notes.append(f"VOT long-term defines no SR/PR/NPR; those use the {DEFAULT_PROTOCOL} protocol")
-    loaded = _load(sequences, results_dir)
+    loaded = _load(sequences, results_dir, results_layout, notes)
 
     main = {s.uid: _curves(s, p, protocol, notes) for s, p, _ in loaded}
     per_sequence: dict[str, dict] = {}

@@ -17,6 +17,7 @@ import numpy as np
 from unitrack.data.sequence import read_rgb, read_x
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.decode import decode_ahead, frames_ahead
+from unitrack.eval.results import write_text_atomic
 from unitrack.eval.tracker import OnlineTracker, TrackState
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
@@ -118,7 +119,12 @@ def track_video(model, input, init, out, boxes_out=None, x_input=None, modality:
         frames = decode_ahead(frames, ahead=ahead)
         x_frames = None if x_frames is None else decode_ahead(x_frames, ahead=ahead)
     t0 = time.perf_counter()
-    lines, count = [], 0
+    lines, conf_lines, count = [], [], 0
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    task = bar.add_task(f"tracking {Path(str(input)).name}", total=n or None)
+    bar.start()
     try:
         b, c = tracker.init([state], [(first, x_of(first))], [box0])
         rgb = first
@@ -128,12 +134,15 @@ def track_video(model, input, init, out, boxes_out=None, x_input=None, modality:
                                           f"frame 0 is {width}x{height}")
             writer.write(_draw(rgb, b[0], float(c[0])))
             lines.append(",".join(f"{v:.2f}" for v in b[0]))
+            conf_lines.append(f"{float(c[0]):.6f}")
             count += 1
+            bar.advance(task)
             rgb = next(frames, None)
             if rgb is None:
                 break
             b, c = tracker.step([state], [(rgb, x_of(rgb))])
     finally:
+        bar.stop()
         writer.release()
         for it in (frames, x_frames):
             if hasattr(it, "close"):
@@ -142,5 +151,7 @@ def track_video(model, input, init, out, boxes_out=None, x_input=None, modality:
     tmp = boxes_out.with_name(boxes_out.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(boxes_out)
+    conf_out = boxes_out.with_name(boxes_out.stem + "_confidence.txt")  # pytracking's name for it
+    write_text_atomic(conf_out, "\n".join(conf_lines) + "\n")
     return {"frames": count, "seconds": seconds, "fps": count / seconds if seconds > 0 else 0.0,
-            "video": str(out), "boxes": str(boxes_out)}
+            "video": str(out), "boxes": str(boxes_out), "confidences": str(conf_out)}

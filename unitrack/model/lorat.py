@@ -355,7 +355,9 @@ class LoRATTracker(nn.Module):
         if self.xbranch is not None and zx is None:
             raise ValueError("this model has an X branch (x_branch.depth > 0): zx is required")
         fg = box_cell_mask(z_box, self.template_feat_size, self.template_feat_size)
-        type_z = self.token_type[fg.long()]  # (B, nz, C): bg / fg
+        # (B, nz, C): bg / fg. A select, not `token_type[fg.long()]`: that row gather's backward (index_put
+        # accumulate) sums the rows' gradients in a thread-dependent order on CPU, so same-seed runs drifted
+        type_z = torch.where(fg[..., None], self.token_type[1], self.token_type[0])
         tz = self._template_tokens(z, type_z, self.vit.patch_embed)
         tzx = self._template_tokens(zx, type_z, self.xbranch.patch_embed) if self.xbranch is not None else None
         return tz, tzx

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import lightning as L
+import torch
+
+log = logging.getLogger(__name__)
 
 
 def save_checkpoint_atomic(trainer: L.Trainer, path: Path) -> None:
@@ -14,6 +18,31 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: Path) -> None:
     trainer.save_checkpoint(tmp, weights_only=False)
     if trainer.is_global_zero:
         os.replace(tmp, path)
+
+
+def usable_checkpoint(path: Path) -> dict | None:
+    """The checkpoint at `path`, or None when absent; an empty, truncated or foreign file is moved aside to
+    `<name>.corrupt` with a warning naming it, so the caller falls back to the last good checkpoint."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    why = None
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(ck, dict) or "state_dict" not in ck or "unitrack" not in ck:
+            why = "not a unitrack training checkpoint"
+    except Exception as e:  # noqa: BLE001 - any unreadable file (EOF, bad zip, pickle) is the same case
+        why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    if why is None:
+        return ck
+    bad = path.with_name(path.name + ".corrupt")
+    try:
+        os.replace(path, bad)
+    except OSError:
+        bad = path
+    log.warning("checkpoint %s is unreadable (%s); moved to %s, falling back to the last good stage checkpoint",
+                path, why, bad.name)
+    return None
 
 
 class AtomicLastCheckpoint(L.Callback):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -26,7 +27,9 @@ def load_model(path: str | Path, map_location: str = "cpu") -> tuple[nn.Module, 
         raise ConfigError("ckpt", f"{path} was not written by `unitrack train` (no model config inside)")
     cfg = OmegaConf.create(st["model_cfg"])
     cfg.pretrained, cfg.weights = False, None  # the checkpoint holds every weight
-    model = instantiate(cfg)
+    with warnings.catch_warnings():  # "randomly initialised" is untrue here: the weights follow
+        warnings.filterwarnings("ignore", message=".*randomly initialised.*")
+        model = instantiate(cfg)
     sd = {k[len("model."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     model.load_state_dict(sd)
     return model.eval(), st

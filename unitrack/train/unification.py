@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from unitrack import RGB_TASK, TASKS
+from unitrack import RGB_TASK, TASKS, fingerprint
 from unitrack.cl.base import build_methods
 from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
@@ -39,7 +39,7 @@ from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
 from unitrack.model.init import build_start_model, model_args
-from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic
+from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
 from unitrack.train.module import UnitrackModule
 from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
 
@@ -139,10 +139,6 @@ def _restore(module: UnitrackModule, ckpt: dict) -> None:
     module.on_load_checkpoint(ckpt)
 
 
-def _load_weights(module: UnitrackModule, path: Path) -> None:
-    _restore(module, torch.load(path, map_location="cpu", weights_only=False))
-
-
 def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", int(cfg.train.ckpt_every)))
@@ -162,9 +158,9 @@ def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> in
     The optimiser, schedule and RNG are restored in `UnitrackModule.on_train_start`, once the fresh
     Trainer has built them; the DataModule's sampler starts at the restored step.
     """
-    if not last.exists():
+    ck = usable_checkpoint(last)  # None: absent, or corrupt (moved aside with a warning) -> stage restarts
+    if ck is None:
         return 0
-    ck = torch.load(last, map_location="cpu", weights_only=False)
     st = ck.get("unitrack", {})
     if st.get("stage_index") != plan.index or not 0 < st.get("stage_step", 0) < plan.steps:
         return 0
@@ -180,7 +176,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     torch.set_float32_matmul_precision("high")
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    fp = fingerprint.check_train_run(run_dir, OmegaConf.to_container(cfg, resolve=True),
+                                     force=str(cfg.get("resume", "auto")) == "force")  # a changed config stops here
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    fingerprint.write(run_dir, fp)
 
     model = build_start_model(cfg.model)  # model.init loads the start weights
     model_cfg = model_args(OmegaConf.to_container(cfg.model, resolve=True))  # checkpoints hold every weight
@@ -211,10 +210,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     try:
         for plan in plans:
             stage_ckpt = ckpt_dir / f"stage_{plan.index}_{plan.name}.ckpt"
-            done = stage_ckpt.exists() and any(r["stage"] == plan.index for r in rows)
+            good = usable_checkpoint(stage_ckpt)  # a corrupt one is moved aside: the stage is trained again
+            done = good is not None and any(r["stage"] == plan.index for r in rows)
             if done:
                 console.print(f"[dim]stage {plan.index + 1}/{len(plans)} {plan.name}: done, skipped[/dim]")
-                _load_weights(module, stage_ckpt)
+                _restore(module, good)
                 continue
             console.rule(f"stage {plan.index + 1}/{len(plans)}: {plan.name}"
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
@@ -235,8 +235,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 trainer.fit(module, datamodule=dm)
                 methods.end_task(module, plan.name, plan.index)
                 save_checkpoint_atomic(trainer, stage_ckpt)
+                if trainer.is_global_zero:
+                    fingerprint.record_checkpoint(run_dir, stage_ckpt.name, stage_ckpt)
             else:
-                _load_weights(module, stage_ckpt)
+                _restore(module, good)
             ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval,
                                 eval_samm_kwargs(cfg.eval, methods))
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
@@ -245,6 +247,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             _atomic_json(progress_path, rows)
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
+        result["fingerprint"] = fingerprint.read(run_dir)
         result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
         result["validation"] = val_split
         result["init"] = getattr(model, "init_report", None)

@@ -1,0 +1,92 @@
+"""Corrupted checkpoints: an empty / truncated last.ckpt or stage checkpoint is moved aside with a warning
+naming it and training falls back to the last good stage checkpoint; eval fails with one line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+
+import pytest
+from omegaconf import open_dict
+
+from tests.conftest import compose, tiny_train_overrides
+
+
+def _cfg(overrides):
+    cfg = compose("train", overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, synth_root):
+    from unitrack.train.unification import train
+
+    tmp = tmp_path_factory.mktemp("ck")
+    overrides = ["+experiment=serial", "train.order=[rgbt,rgbd]", *tiny_train_overrides(synth_root, tmp)]
+    run = tmp / "ref"
+    return overrides, run, train(_cfg(overrides), run)
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    path.write_bytes(b"" if how == "empty" else data[: len(data) // 2] if how == "truncated" else b"garbage" * 9)
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated", "garbage"])
+def test_corrupt_last_ckpt_mid_stage_falls_back_to_the_stage_checkpoint(reference, tmp_path, how, caplog):
+    from unitrack.train.unification import train
+
+    overrides, ref, res = reference
+    run = tmp_path / "run"
+    shutil.copytree(ref, run)
+    # as if killed during stage 2 with a damaged last.ckpt: stage 2's checkpoint and matrix row absent
+    (run / "checkpoints" / "stage_1_rgbd.ckpt").unlink()
+    (run / "matrix.json").unlink()
+    rows = [r for r in json.loads((run / "stages.json").read_text()) if r["stage"] == 0]
+    (run / "stages.json").write_text(json.dumps(rows))
+    last = run / "checkpoints" / "last.ckpt"
+    _damage(last, how)
+    with caplog.at_level(logging.WARNING):
+        again = train(_cfg(overrides), run)
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and "last.ckpt" in
+              r.getMessage()]
+    assert warned and str(last) in warned[0] and "last good stage checkpoint" in warned[0]
+    assert (run / "checkpoints" / "last.ckpt.corrupt").is_file()
+    assert again["SR"] == res["SR"] and again["PR"] == res["PR"]  # stage 2 retrained from stage 1's weights
+
+
+def test_corrupt_stage_checkpoint_is_retrained_not_a_traceback(reference, tmp_path, caplog):
+    from unitrack.train.unification import train
+
+    overrides, ref, res = reference
+    run = tmp_path / "run"
+    shutil.copytree(ref, run)
+    ck = run / "checkpoints" / "stage_0_rgbt.ckpt"
+    _damage(ck, "truncated")
+    with caplog.at_level(logging.WARNING):
+        again = train(_cfg(overrides), run)
+    assert any(str(ck) in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert ck.is_file() and (run / "checkpoints" / "stage_0_rgbt.ckpt.corrupt").is_file()
+    assert again["SR"] == res["SR"]
+
+
+@pytest.mark.parametrize("how", ["empty", "truncated"])
+def test_eval_with_a_corrupt_checkpoint_is_one_line(reference, tmp_path, how, capsys):
+    from hydra.core.global_hydra import GlobalHydra
+
+    from unitrack.cli import main
+
+    _, ref, _ = reference
+    bad = tmp_path / "bad.ckpt"
+    shutil.copy(ref / "checkpoints" / "stage_0_rgbt.ckpt", bad)
+    _damage(bad, how)
+    GlobalHydra.instance().clear()
+    with pytest.raises(SystemExit) as e:
+        main(["eval", f"ckpt={bad}", f"hydra.run.dir={tmp_path / 'ev'}"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(bad) in err[0] and "not a readable checkpoint" in err[0]
+    assert not (tmp_path / "ev" / "metrics.json").exists()

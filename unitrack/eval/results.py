@@ -125,16 +125,7 @@ def read_results(path: Path | str, expected_frames: int | str | None = None, all
     if not lines:
         raise ResultsError(path, "result file is empty")
     _check_count(path, len(lines), expected_frames, allow_longer)
-    rows = []
-    for i, line in enumerate(lines, start=1):
-        fields = [f for f in _SPLIT.split(line.strip()) if f]
-        if len(fields) != 4:
-            raise ResultsError(path, f"expected 4 values x,y,w,h, found {len(fields)}: {line.strip()!r}", line=i)
-        try:
-            rows.append([float(f) for f in fields])
-        except ValueError:
-            raise ResultsError(path, f"cannot parse numbers in {line.strip()!r}", line=i) from None
-    out = np.asarray(rows, dtype=np.float64)
+    out = read_results_text(path, lines)
     return out[:expected_frames] if expected_frames is not None else out
 
 
@@ -216,6 +207,7 @@ def read_layout(results_dir: Path | str, seq_uid: str, init_box, layout: str = "
 
 
 def read_results_text(path: Path, lines: list[str], first_line: int = 1) -> np.ndarray:
+    """Lines of x,y,w,h (any of comma / tab / space) -> (N, 4); errors name the file and line."""
     rows = []
     for i, line in enumerate(lines, start=first_line):
         fields = [f for f in _SPLIT.split(line.strip()) if f]

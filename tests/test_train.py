@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -196,3 +197,23 @@ def test_eval_with_a_missing_or_foreign_checkpoint_names_it(tmp_path):
     torch.save({"state_dict": {}}, tmp_path / "foreign.ckpt")
     with pytest.raises(ConfigError, match="not written by `unitrack train`"):
         load_model(tmp_path / "foreign.ckpt")
+
+
+def test_a_resumed_stage_log_keeps_its_earlier_rows_and_counts_stage_steps(tmp_path):
+    """A stage killed after step 5 (last.ckpt) and resumed: metrics.csv holds steps 0-9 once, in stage steps."""
+    import csv
+
+    from unitrack.train.stage_logger import StageCSVLogger
+
+    def run(offset: int, steps: range, value: float) -> Path:
+        lg = StageCSVLogger(save_dir=str(tmp_path), name="logs", version="stage_1_rgbd", step_offset=offset)
+        for s in steps:
+            lg.log_metrics({"rgbd/train/loss": value}, step=s)
+        lg.save()
+        return Path(lg.log_dir) / "metrics.csv"
+
+    run(0, range(8), 1.0)  # the first attempt logged 8 steps, then was killed; last.ckpt holds step 5
+    path = run(5, range(5), 2.0)  # the resumed Trainer counts its own steps from 0
+    rows = list(csv.DictReader(path.open()))
+    assert [int(r["step"]) for r in rows] == list(range(10))
+    assert [float(r["rgbd/train/loss"]) for r in rows] == [1.0] * 5 + [2.0] * 5

@@ -146,10 +146,12 @@ def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, lo
                        default_root_dir=str(run_dir), enable_checkpointing=False)
 
 
-def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan):
+def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan, step_offset: int = 0):
+    """The stage's own log folder; a resume-aware logger (StageCSVLogger) continues it at `step_offset`."""
     if cfg.get("logger") is None:
         return False
-    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}")
+    extra = {"step_offset": step_offset} if cfg.logger._target_.endswith("StageCSVLogger") else {}
+    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}", **extra)
 
 
 def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> int:
@@ -230,7 +232,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, dm.stage_dataset().buffer_rows)
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
                 module.step_offset = dm.start_step = done_steps
-                logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan)
+                logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan, done_steps)
                 trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger)
                 trainer.fit(module, datamodule=dm)
                 methods.end_task(module, plan.name, plan.index)

@@ -43,7 +43,7 @@ def test_corrupt_last_ckpt_mid_stage_falls_back_to_the_stage_checkpoint(referenc
     run = tmp_path / "run"
     shutil.copytree(ref, run)
     # as if killed during stage 2 with a damaged last.ckpt: stage 2's checkpoint and matrix row absent
-    (run / "checkpoints" / "stage_1_rgbd.ckpt").unlink()
+    (run / "checkpoints" / "stage_2_rgbd.ckpt").unlink()
     (run / "matrix.json").unlink()
     rows = [r for r in json.loads((run / "stages.json").read_text()) if r["stage"] == 0]
     (run / "stages.json").write_text(json.dumps(rows))
@@ -64,12 +64,12 @@ def test_corrupt_stage_checkpoint_is_retrained_not_a_traceback(reference, tmp_pa
     overrides, ref, res = reference
     run = tmp_path / "run"
     shutil.copytree(ref, run)
-    ck = run / "checkpoints" / "stage_0_rgbt.ckpt"
+    ck = run / "checkpoints" / "stage_1_rgbt.ckpt"
     _damage(ck, "truncated")
     with caplog.at_level(logging.WARNING):
         again = train(_cfg(overrides), run)
     assert any(str(ck) in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
-    assert ck.is_file() and (run / "checkpoints" / "stage_0_rgbt.ckpt.corrupt").is_file()
+    assert ck.is_file() and (run / "checkpoints" / "stage_1_rgbt.ckpt.corrupt").is_file()
     assert again["SR"] == res["SR"]
 
 
@@ -81,7 +81,7 @@ def test_eval_with_a_corrupt_checkpoint_is_one_line(reference, tmp_path, how, ca
 
     _, ref, _ = reference
     bad = tmp_path / "bad.ckpt"
-    shutil.copy(ref / "checkpoints" / "stage_0_rgbt.ckpt", bad)
+    shutil.copy(ref / "checkpoints" / "stage_1_rgbt.ckpt", bad)
     _damage(bad, how)
     GlobalHydra.instance().clear()
     with pytest.raises(SystemExit) as e:

@@ -497,7 +497,7 @@ def _final_weights(overrides: tuple, synth_root, tmp_path_factory) -> dict:
         with open_dict(cfg):
             del cfg["hydra"]
         train(cfg, out / "run")
-        ck = torch.load(out / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)
+        ck = torch.load(out / "run" / "checkpoints" / "stage_2_rgbd.ckpt", weights_only=False)
         _RUNS[overrides] = {"weights": ck["state_dict"], "unitrack": ck["unitrack"]}
     return _RUNS[overrides]
 
@@ -565,6 +565,6 @@ def test_per_stage_matrix_uses_samm_inference_with_the_fitted_temperatures(synth
     with open_dict(cfg):
         del cfg["hydra"]
     uni.train(cfg, tmp_path / "run")
-    ck = torch.load(tmp_path / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)
+    ck = torch.load(tmp_path / "run" / "checkpoints" / "stage_2_rgbd.ckpt", weights_only=False)
     assert len(seen) == 2 and seen[-1] == {"samm": {"temperatures": ck["unitrack"]["methods"]["samm"]["temperatures"]}}
     assert seen[0]["samm"]["temperatures"] != seen[1]["samm"]["temperatures"]  # refitted at every stage end

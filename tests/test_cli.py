@@ -86,7 +86,7 @@ def test_train_then_eval_and_track_from_the_checkpoint(tmp_path, synth_root):
     run = tmp_path / "train_run"
     _run(["train", "+experiment=single_rgbt", "debug=fast", f"data.root={synth_root}",
           "model.backbone_kwargs.depth=2", f"hydra.run.dir={run}"])
-    ckpt = run / "checkpoints" / "stage_0_rgbt.ckpt"
+    ckpt = run / "checkpoints" / "stage_1_rgbt.ckpt"
     assert ckpt.is_file() and (run / "matrix.json").is_file()
     ev = tmp_path / "eval_run"
     _run(["eval", f"ckpt={ckpt}", f"benchmark={synth_root / 'unibench.txt'}", "eval.batch_size=3",

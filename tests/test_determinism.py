@@ -69,7 +69,7 @@ def test_same_seed_runs_side_by_side_and_a_killed_resumed_run_give_identical_mat
     runs = [tmp_path / "a", tmp_path / "b", tmp_path / "killed"]
     procs = [subprocess.Popen(_cli([*args, f"hydra.run.dir={r}"]), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for r in runs]
-    last, stage0 = runs[2] / "checkpoints" / "last.ckpt", runs[2] / "checkpoints" / "stage_0_rgbt.ckpt"
+    last, stage0 = runs[2] / "checkpoints" / "last.ckpt", runs[2] / "checkpoints" / "stage_1_rgbt.ckpt"
     killed, deadline = False, time.time() + 1800
     while time.time() < deadline and procs[2].poll() is None:
         if stage0.exists() and last.exists():

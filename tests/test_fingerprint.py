@@ -45,8 +45,8 @@ def trained(tmp_path_factory, synth_root):
 def test_train_run_records_config_checkpoint_and_code(trained):
     _, run, res = trained
     fp = json.loads((run / "fingerprint.json").read_text())
-    ck = run / "checkpoints" / "stage_0_rgbt.ckpt"
-    assert fp["checkpoints"]["stage_0_rgbt.ckpt"] == {"path": str(ck.resolve()), "sha256": fingerprint.file_hash(ck)}
+    ck = run / "checkpoints" / "stage_1_rgbt.ckpt"
+    assert fp["checkpoints"]["stage_1_rgbt.ckpt"] == {"path": str(ck.resolve()), "sha256": fingerprint.file_hash(ck)}
     assert len(fp["config_hash"]) == 16 and fp["config_hash"] != fp["config_hash_seed"]
     assert fp["code_version"] and res["fingerprint"]["config_hash"] == fp["config_hash"]
 
@@ -90,7 +90,7 @@ def _eval(args):
 
 def test_eval_into_a_dir_of_another_checkpoint_is_an_error_not_a_skip(trained, synth_root, tmp_path, capsys):
     _, run, _ = trained
-    ck = run / "checkpoints" / "stage_0_rgbt.ckpt"
+    ck = run / "checkpoints" / "stage_1_rgbt.ckpt"
     other = tmp_path / "other.ckpt"
     state = torch.load(ck, weights_only=False)
     key = next(k for k, v in state["state_dict"].items() if v.is_floating_point())

@@ -88,7 +88,7 @@ def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth
     main(over)  # what `make demo` runs: trains, prints the checkpoint path alone on stdout
     ckpt = Path(capsys.readouterr().out.strip().splitlines()[-1])
     cfg = compose_foundation(over)
-    assert ckpt == foundation_dir(cfg) / "checkpoints" / "stage_0_rgb.ckpt" and ckpt.is_file()
+    assert ckpt == foundation_dir(cfg) / "checkpoints" / "stage_1_rgb.ckpt" and ckpt.is_file()
     res = json.loads((ckpt.parent.parent / "matrix.json").read_text())
     assert res["tasks"] == ["rgb"] and 0.0 <= res["final"]["per_task"]["rgb"]["SR"] <= 1.0
     assert res["validation"]["rgb"]["evaluated"]

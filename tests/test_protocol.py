@@ -111,7 +111,7 @@ def test_optimizer_carry_changes_later_stages_only_and_knobs_reach_matrix(tmp_pa
             del c["hydra"]
         train(c, tmp_path / name)
         ck = [torch.load(tmp_path / name / "checkpoints" / f"stage_{k}_{t}.ckpt", weights_only=False)["state_dict"]
-              for k, t in enumerate(["rgbt", "rgbd"])]
+              for k, t in enumerate(["rgbt", "rgbd"], start=1)]
         return ck, json.loads((tmp_path / name / "matrix.json").read_text())
 
     reset, m_reset = run("reset")

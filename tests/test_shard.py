@@ -239,7 +239,7 @@ def test_two_nodes_torchrun_train_a_stage_and_shard_its_evaluation(tmp_path, syn
     run = tmp_path / "nodes2"
     _torchrun_two_nodes(["train", *base, "trainer=ddp_cpu", "trainer.strategy=ddp_find_unused_parameters_true",
                          "trainer.devices=1", "trainer.num_nodes=2", f"hydra.run.dir={run}"], cwd=tmp_path)
-    ckpt = run / "checkpoints" / "stage_0_parallel.ckpt"
+    ckpt = run / "checkpoints" / "stage_1_parallel.ckpt"
 
     def cfg_of(extra):
         from omegaconf import open_dict
@@ -253,7 +253,7 @@ def test_two_nodes_torchrun_train_a_stage_and_shard_its_evaluation(tmp_path, syn
     train(spawn, tmp_path / "spawn2")
     single = cfg_of([])
     train(single, tmp_path / "single")
-    w = {k: torch.load(d / "checkpoints" / "stage_0_parallel.ckpt", weights_only=False)["state_dict"]
+    w = {k: torch.load(d / "checkpoints" / "stage_1_parallel.ckpt", weights_only=False)["state_dict"]
          for k, d in (("nodes", run), ("spawn", tmp_path / "spawn2"), ("single", tmp_path / "single"))}
     assert all(torch.equal(w["nodes"][k], w["spawn"][k]) for k in w["nodes"])
     diff = max((w["nodes"][k].float() - w["single"][k].float()).abs().max().item() for k in w["nodes"])
@@ -267,7 +267,7 @@ def test_two_nodes_torchrun_train_a_stage_and_shard_its_evaluation(tmp_path, syn
     assert sum(len(v) for v in val.values()) == 3
     one = tmp_path / "stage_eval_one"
     evaluate_tasks(model, val, one, single.eval)
-    sharded = run / "eval" / "stage_0_parallel"
+    sharded = run / "eval" / "stage_1_parallel"
     names = sorted(p.name for p in one.iterdir())
     assert names and names == sorted(p.name for p in sharded.iterdir() if not p.name.startswith("."))
     assert all((one / n).read_bytes() == (sharded / n).read_bytes() for n in names)

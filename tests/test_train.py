@@ -91,7 +91,7 @@ def test_smoke_run_of_each_mode_writes_matrix_and_checkpoints(exp, tmp_path, syn
     assert (run / "checkpoints" / "last.ckpt").exists()
     if n_stages == 3:
         assert set(res["SR_summary"]) == {"average", "bwt", "forgetting"}
-        assert ckpts == ["stage_0_rgbt.ckpt", "stage_1_rgbd.ckpt", "stage_2_rgbe.ckpt"]
+        assert ckpts == ["stage_1_rgbt.ckpt", "stage_2_rgbd.ckpt", "stage_3_rgbe.ckpt"]
 
 
 def test_reservoir_buffer_travels_in_stage_checkpoints(tmp_path, synth_root):
@@ -100,7 +100,7 @@ def test_reservoir_buffer_travels_in_stage_checkpoints(tmp_path, synth_root):
     cfg = _cfg(["+experiment=serial", "cl=reservoir", "cl.replay.buffer_size=5", "cl.replay.ratio=0.5",
                 *tiny_train_overrides(synth_root, tmp_path)])
     train(cfg, tmp_path / "run")
-    st = torch.load(tmp_path / "run" / "checkpoints" / "stage_1_rgbd.ckpt", weights_only=False)["unitrack"]
+    st = torch.load(tmp_path / "run" / "checkpoints" / "stage_2_rgbd.ckpt", weights_only=False)["unitrack"]
     buf = st["buffer"]
     # stage 0: 3 steps x 4 pairs, all current; stage 1: half of each batch replayed -> 6 current pairs offered
     assert len(buf["items"]) == 5 and buf["seen"] == 12 + 6
@@ -124,7 +124,7 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(exp, tmp_path, synth_r
     run = tmp_path / "killed"
     proc = subprocess.Popen(_cli([*args, f"hydra.run.dir={run}"]), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    last, stage1 = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "stage_0_rgbt.ckpt"
+    last, stage1 = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "stage_1_rgbt.ckpt"
     deadline = time.time() + 300
     killed_mid_stage = False
     while time.time() < deadline and proc.poll() is None:
@@ -148,7 +148,7 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(exp, tmp_path, synth_r
     assert "resuming stage 2" in again.stdout and "done, skipped" in again.stdout
     a, b = (json.loads((d / "matrix.json").read_text()) for d in (tmp_path / "ref", run))
     assert a["SR"] == b["SR"] and a["PR"] == b["PR"]
-    wa, wb = (torch.load(d / "checkpoints" / "stage_2_rgbe.ckpt", weights_only=False)["state_dict"]
+    wa, wb = (torch.load(d / "checkpoints" / "stage_3_rgbe.ckpt", weights_only=False)["state_dict"]
               for d in (tmp_path / "ref", run))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
@@ -160,7 +160,7 @@ def test_ddp_spawn_on_cpu_two_processes(tmp_path, synth_root):
     cfg = _cfg(["+experiment=single_rgbt", *tiny_train_overrides(synth_root, tmp_path), "trainer=ddp_cpu",
                 "trainer.accelerator=cpu", "trainer.devices=2", "train.steps_per_stage=2"])
     res = train(cfg, tmp_path / "run")
-    assert (tmp_path / "run" / "checkpoints" / "stage_0_rgbt.ckpt").exists()
+    assert (tmp_path / "run" / "checkpoints" / "stage_1_rgbt.ckpt").exists()
     assert 0.0 <= res["final_pooled_SR"] <= 1.0
 
 
@@ -206,7 +206,7 @@ def test_a_resumed_stage_log_keeps_its_earlier_rows_and_counts_stage_steps(tmp_p
     from unitrack.train.stage_logger import StageCSVLogger
 
     def run(offset: int, steps: range, value: float) -> Path:
-        lg = StageCSVLogger(save_dir=str(tmp_path), name="logs", version="stage_1_rgbd", step_offset=offset)
+        lg = StageCSVLogger(save_dir=str(tmp_path), name="logs", version="stage_2_rgbd", step_offset=offset)
         for s in steps:
             lg.log_metrics({"rgbd/train/loss": value}, step=s)
         lg.save()

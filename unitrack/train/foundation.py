@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 #: Config parts that decide where things are written or shown, not what the foundation's weights are.
 NOT_HASHED = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search")
-CKPT = "checkpoints/stage_0_rgb.ckpt"
+CKPT = "checkpoints/stage_1_rgb.ckpt"
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -151,7 +151,7 @@ def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan, step_offset: int = 
     if cfg.get("logger") is None:
         return False
     extra = {"step_offset": step_offset} if cfg.logger._target_.endswith("StageCSVLogger") else {}
-    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index}_{plan.name}", **extra)
+    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index + 1}_{plan.name}", **extra)
 
 
 def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> int:
@@ -211,7 +211,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     wandb_logger = instantiate(cfg.logger, save_dir=str(run_dir)) if is_wandb else None
     try:
         for plan in plans:
-            stage_ckpt = ckpt_dir / f"stage_{plan.index}_{plan.name}.ckpt"
+            # files and folders count stages as the console does (stage 1 = stage_1_<task>); plan.index is 0-based
+            stage_ckpt = ckpt_dir / f"stage_{plan.index + 1}_{plan.name}.ckpt"
             good = usable_checkpoint(stage_ckpt)  # a corrupt one is moved aside: the stage is trained again
             done = good is not None and any(r["stage"] == plan.index for r in rows)
             if done:
@@ -241,7 +242,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     fingerprint.record_checkpoint(run_dir, stage_ckpt.name, stage_ckpt)
             else:
                 _restore(module, good)
-            ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index}_{plan.name}", cfg.eval,
+            ev = evaluate_tasks(module.model, val, run_dir / "eval" / f"stage_{plan.index + 1}_{plan.name}", cfg.eval,
                                 eval_samm_kwargs(cfg.eval, methods))
             rows = [r for r in rows if r["stage"] != plan.index] + [{"stage": plan.index, "name": plan.name,
                                                                      "eval": ev, "steps": plan.steps,

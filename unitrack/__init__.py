@@ -9,3 +9,5 @@ X_MODALITY = {"rgbt": "thermal", "rgbd": "depth", "rgbe": "event"}
 #: RGB foundation stage trains on, before any X modality is unified. Its sequences carry no X image.
 RGB_TASK = "rgb"
 NO_X = "none"  # the x_modality of an RGB-only sequence
+#: What `train.order` may name: the multimodal tasks and the RGB foundation task.
+TRAIN_TASKS = (*TASKS, RGB_TASK)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from unitrack import RGB_TASK, TASKS
+from unitrack import TRAIN_TASKS
 from unitrack.errors import ConfigError
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -126,7 +126,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "results_layout": one_of(*RESULTS_LAYOUTS),
     "modality": one_of("thermal", "depth", "event"),
     "train.mode": one_of("serial", "parallel", "single"),
-    "train.order": each(one_of(*TASKS, RGB_TASK)),  # rgb: the foundation stage
+    "train.order": each(one_of(*TRAIN_TASKS)),
     "train.steps_per_stage": positive_int,
     "train.parallel_steps_factor": positive,
     "train.ckpt_every": positive_int,

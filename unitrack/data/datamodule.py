@@ -19,7 +19,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from unitrack import RGB_TASK, TASKS
+from unitrack import TRAIN_TASKS
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
@@ -155,8 +155,8 @@ def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfi
     Serial stage lengths follow `train.budget` (unitrack/train/protocol.py; `batch_size` needed then)."""
     order = list(train_cfg.order)
     for t in order:
-        if t not in (*TASKS, RGB_TASK):
-            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join((*TASKS, RGB_TASK))})")
+        if t not in TRAIN_TASKS:
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TRAIN_TASKS)})")
     if len(set(order)) != len(order):
         raise ConfigError("train.order", f"tasks repeat in {order}")
     mode, steps = train_cfg.mode, int(train_cfg.steps_per_stage)

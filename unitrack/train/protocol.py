@@ -69,9 +69,12 @@ def apply_budget(plans: list, train_cfg, ratios, batch_size: int) -> list:
         return plans
     w = [float(ratios.get(t, 1.0)) for t in order]
     share = dict(zip(order, (parallel_steps * x / sum(w) for x in w)))  # parallel's batches per task
-    for p in plans:
-        replay = int(round(p.replay_ratio * batch_size)) if getattr(p, "replay_mode", "share") == "share" else 0
-        current = (batch_size - replay) / batch_size  # append mode: the current task keeps its full batch
+    from unitrack.cl.replay import batch_layout
+
+    for p in plans:  # current-task share of a step's rows (append mode: the current task keeps its batch)
+        rows, full_replay, _ = batch_layout(p.replay_kind, p.replay_mode, p.replay_ratio, batch_size,
+                                            bool(p.replay_tasks))
+        current = (rows - full_replay) / batch_size
         p.steps = max(1, int(round(share[p.name] / max(current, 1.0 / batch_size))))
     return plans
 

@@ -19,19 +19,16 @@ from lightning.pytorch.loggers import CSVLogger
 
 class StageCSVLogger(CSVLogger):
     def __init__(self, *args: Any, step_offset: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # the writer (which deletes metrics.csv) is made lazily, later
         self.step_offset = int(step_offset)
         kept: list[dict[str, str]] = []
         keys: list[str] = []
-        if self.step_offset > 0:
-            probe = CSVLogger.__new__(CSVLogger)  # where the parent will write, without its side effects
-            CSVLogger.__init__(probe, *args, **kwargs)
-            old = Path(probe.log_dir) / "metrics.csv"
-            if old.is_file():
-                with open(old, newline="") as f:
-                    rows = csv.DictReader(f)
-                    keys = list(rows.fieldnames or [])
-                    kept = [r for r in rows if r.get("step", "") != "" and int(float(r["step"])) < self.step_offset]
-        super().__init__(*args, **kwargs)
+        old = Path(self.log_dir) / "metrics.csv"
+        if self.step_offset > 0 and old.is_file():
+            with open(old, newline="") as f:
+                rows = csv.DictReader(f)
+                keys = list(rows.fieldnames or [])
+                kept = [r for r in rows if r.get("step", "") != "" and int(float(r["step"])) < self.step_offset]
         if kept:
             w = self.experiment  # opening the writer deletes the old file; write the kept rows back
             w.metrics_keys = sorted(keys)

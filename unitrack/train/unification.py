@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 from rich.table import Table
 
-from unitrack import RGB_TASK, TASKS, fingerprint
+from unitrack import TRAIN_TASKS, fingerprint
 from unitrack.cl.base import build_methods
 from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
@@ -61,8 +61,8 @@ def validate(cfg: DictConfig) -> None:
     if int(cfg.data.batch_size) <= 0:
         raise ConfigError("data.batch_size", f"must be > 0, got {cfg.data.batch_size}")
     for t in cfg.train.order:
-        if t not in (*TASKS, RGB_TASK):
-            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join((*TASKS, RGB_TASK))})")
+        if t not in TRAIN_TASKS:
+            raise ConfigError("train.order", f"unknown task '{t}' (valid: {', '.join(TRAIN_TASKS)})")
         if t not in cfg.data.tasks:
             raise ConfigError(f"data.tasks.{t}", "task in train.order has no dataset configured")
 
@@ -223,14 +223,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                          + (f" + {plan.replay_kind} replay of {','.join(plan.replay_tasks)}" if plan.replay_tasks
                             and plan.replay_kind != "none" else ""))
             dm.set_stage(plan)
-            drawn = exposure(dm.stage_dataset())  # batch-equivalents per task this stage draws
+            stage_ds = dm.stage_dataset()
+            drawn = exposure(stage_ds)  # batch-equivalents per task this stage draws
             if not stage_ckpt.exists():
                 module.stage_index, module.stage_name, module.stage_steps = plan.index, plan.name, plan.steps
                 module.n_stages = len(plans)
                 module.schedule_total, module.schedule_offset = stage_schedule(cfg.train, plans, plan.index)
                 methods.begin_task(module, plan.name, plan.index)
                 if module.rehearsal is not None:
-                    module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, dm.stage_dataset().buffer_rows)
+                    module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, stage_ds.buffer_rows)
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
                 module.step_offset = dm.start_step = done_steps
                 logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan, done_steps)

@@ -2,9 +2,9 @@
 
 `make demo` (and any study that starts from the foundation) needs the RGB tracker of
 `+experiment=rgb_foundation` before its own stage 1. Training it takes minutes, so it is cached under
-`<paths.output_root>/foundation/<hash>/`, the hash taken over the resolved config that decides its
-weights (everything except where outputs and logs go). A finished run (its checkpoint and matrix.json)
-is reused as is when the config matches; any change of data, model, steps or seed trains a new one.
+`<paths.output_root>/foundation/<hash>/`, the run fingerprint's hash of the resolved config
+(unitrack/fingerprint.py: everything but where outputs and logs go and worker counts). A finished run
+(its checkpoint and matrix.json) is reused as is when the config matches; any change of data, model, steps or seed trains a new one.
 The checkpoint path is the one line written to stdout (progress goes to stderr), so a shell can pass it
 on: ``unitrack train +experiment=serial_replay model.init=$(python -m unitrack.train.foundation)``.
 """
@@ -12,23 +12,19 @@ on: ``unitrack train +experiment=serial_replay model.init=$(python -m unitrack.t
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-#: Config parts that decide where things are written or shown, not what the foundation's weights are.
-NOT_HASHED = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search")
 CKPT = "checkpoints/stage_1_rgb.ckpt"
 
 
 def config_hash(cfg: DictConfig) -> str:
-    """12 hex digits of sha256 over the resolved config minus `NOT_HASHED` (keys sorted)."""
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    plain = {k: v for k, v in plain.items() if k not in NOT_HASHED}
-    return hashlib.sha256(json.dumps(plain, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    """The run's own fingerprint hash (seed included; paths, logging and worker counts left out)."""
+    from unitrack.fingerprint import config_hash as run_hash
+
+    return run_hash(OmegaConf.to_container(cfg, resolve=True), with_seed=True)
 
 
 def foundation_dir(cfg: DictConfig) -> Path:

@@ -69,20 +69,12 @@ def _ignored(key: str) -> bool:
 
 def flat_config(cfg) -> dict[str, str]:
     """Resolved config as dotted key -> JSON value, minus the seed and path/run-dir keys."""
-    out: dict[str, str] = {}
+    from unitrack.fingerprint import flatten
 
-    def walk(node: Any, prefix: str) -> None:
-        if isinstance(node, dict) and node:
-            for k, v in node.items():
-                walk(v, f"{prefix}{k}.")
-        else:
-            key = prefix[:-1]
-            if not _ignored(key):  # 0 and 0.0 are one setting (a command-line override writes an int)
-                value = float(node) if isinstance(node, int) and not isinstance(node, bool) else node
-                out[key] = json.dumps(value, sort_keys=True)
-
-    walk(OmegaConf.to_container(cfg, resolve=False), "")
-    return out
+    flat = flatten(OmegaConf.to_container(cfg, resolve=False))
+    # 0 and 0.0 are one setting (a command-line override writes an int)
+    return {k: json.dumps(float(v) if isinstance(v, int) and not isinstance(v, bool) else v, sort_keys=True)
+            for k, v in flat.items() if not _ignored(k)}
 
 
 def group_runs(runs: list[dict]) -> list[dict]:

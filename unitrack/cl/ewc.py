@@ -42,6 +42,8 @@ class OnlineEWC(ContinualMethod):
 
     def _batches(self, module):
         """The first batches of the stage's own data (current task only), cut as in training."""
+        from lightning.pytorch.utilities import move_data_to_device
+
         from unitrack.data.pairs import collate_pairs
 
         dm = getattr(module, "datamodule", None)
@@ -55,7 +57,7 @@ class OnlineEWC(ContinualMethod):
             if not chunk:
                 return
             batch = collate_pairs([ds[i] for i in chunk])
-            yield {key: (v.to(module.device) if torch.is_tensor(v) else v) for key, v in batch.items()}
+            yield move_data_to_device(batch, module.device)
 
     def end_task(self, module, task, stage):
         params = trainable(module)

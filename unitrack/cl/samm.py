@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from unitrack.cl.base import ContinualMethod, forward, zero_like
+from unitrack.cl.rehearsal import STORED
 from unitrack.errors import ConfigError
 
 #: Model output key -> head name used for temperatures.
@@ -82,8 +83,8 @@ def grid_of(n_tokens: int) -> int:
     return side
 
 
-#: Stored buffer key of each head's logits (unitrack/cl/rehearsal.py) <- model output key.
-STORED_OF = {"score": "logits", "score_rgb": "logits_rgb", "score_x": "logits_x"}
+#: Stored buffer key of each head's logits <- model output key (the inverse of rehearsal's STORED).
+STORED_OF = {src: key for key, src in STORED.items()}
 
 
 class Consistency(ContinualMethod):
@@ -150,6 +151,8 @@ class Calibration(ContinualMethod):
     @torch.no_grad()
     def collect_buffer(self, module) -> None:
         """Every buffered pair, freshly cut, through the model in eval mode (SAMM calibrates on the buffer)."""
+        from lightning.pytorch.utilities import move_data_to_device
+
         rh = getattr(module, "rehearsal", None)
         if rh is None or len(rh.buffer) == 0:
             return
@@ -158,7 +161,7 @@ class Calibration(ContinualMethod):
         model.eval()
         try:
             for batch in rh.all_items():
-                batch = {k: (v.to(module.device) if torch.is_tensor(v) else v) for k, v in batch.items()}
+                batch = move_data_to_device(batch, module.device)
                 out = forward(model, batch)
                 self.collect(out, center_token(batch["box"], grid_of(out["score"].shape[1])))
         finally:

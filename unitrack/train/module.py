@@ -87,8 +87,9 @@ class UnitrackModule(L.LightningModule):
         if drawn is None:
             return None
         batch, stored = drawn
-        dev = lambda d: {k: (v.to(self.device) if torch.is_tensor(v) else v) for k, v in d.items()}  # noqa: E731
-        return dev(batch), dev(stored)
+        from lightning.pytorch.utilities import move_data_to_device
+
+        return move_data_to_device(batch, self.device), move_data_to_device(stored, self.device)
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         from unitrack.cl.rehearsal import concat_batches

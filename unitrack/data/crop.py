@@ -4,7 +4,8 @@ A crop is a square window of side sqrt((w + p)(h + p)), p = (f - 1)(w + h) / 2, 
 resized to `out_size`; pixels outside the frame are padded with the frame's per-channel mean (`frame_pad`).
 Boxes here are x,y,w,h in pixels unless a name says `xyxy` or `norm`.
 A window's `side` may also be a pair (side_x, side_y): a stretched crop (LoRAT's training crops scale the
-two axes independently); every function here then maps each axis with its own scale.
+two axes independently); `frame_pad`, `crop_image` and `box_to_crop` then map each axis with its own
+scale (`box_from_crop`, used by the tracker's square windows, takes square sides only).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from typing import Any
 
 from unitrack import TRAIN_TASKS
 from unitrack.errors import ConfigError
+from unitrack.fingerprint import flatten  # dotted key -> leaf (empty containers are leaves)
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: unitrack.eval.metrics.CURVE_PROTOCOLS + VOT (tests/test_schema.py keeps the two in step).
@@ -284,17 +285,6 @@ def _compose(verb: str, overrides: list[str]):
 
 
 # ------------------------------------------------------------------------------------------------ checking
-def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
-    """dotted key -> raw value (interpolations unresolved) for every leaf; empty containers are leaves."""
-    out: dict[str, Any] = {}
-    if isinstance(node, dict) and node:
-        for k, v in node.items():
-            out.update(_leaves(v, f"{prefix}.{k}" if prefix else str(k)))
-    else:
-        out[prefix] = node
-    return out
-
-
 def _containers(node: Any, prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     if isinstance(node, dict):
@@ -410,7 +400,7 @@ def check_config(full: Any, base: Any) -> None:
 
     f = OmegaConf.to_container(full, resolve=False)
     b = OmegaConf.to_container(base, resolve=False)
-    fl, bl, bc = _leaves(f), _leaves(b), _containers(b)
+    fl, bl, bc = flatten(f), flatten(b), _containers(b)
     for key in fl:
         if key in bl or key in bc:
             continue
@@ -447,7 +437,7 @@ def check(verb: str, argv: Iterable[str]) -> None:
             key = full.key
             msg = str(full).split(": ", 1)[-1]
             if "not in struct" in msg or "Could not override" in msg or "Could not append" in msg:
-                near = difflib.get_close_matches(key, list(_leaves(_plain(base))), n=1, cutoff=0.6)
+                near = difflib.get_close_matches(key, list(flatten(_plain(base))), n=1, cutoff=0.6)
                 raise ConfigError(key, "unknown key (not in the composed defaults)"
                                   + (f"; did you mean '{near[0]}'?" if near else "")) from None
             raise full

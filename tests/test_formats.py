@@ -771,3 +771,10 @@ def test_corner_check_on_the_real_files_flags_every_gtot_file_and_no_xywh_file(t
     moving = tmp_path / "groundtruth.txt"  # a 17x17 box drifting down-left near the origin (the synthetic world)
     moving.write_text("".join(f"{11 - i // 5},{5 + i // 2},17,17\n" for i in range(24)))
     assert not refused(moving)
+    # a box zooming in near the origin (a bigger synthetic world): x falls as w grows, y as h grows
+    zoom = tmp_path / "zoom" / "groundtruth.txt"
+    zoom.parent.mkdir()
+    size = np.array([31.0, 73.0]) * np.exp(np.cumsum(np.random.default_rng(0).normal(0.02, 0.03, (40, 1)), 0))
+    centre = np.array([34.0, 77.0]) + np.random.default_rng(1).normal(0, 0.5, (40, 2))
+    zoom.write_text("".join(f"{x:.0f},{y:.0f},{w:.0f},{h:.0f}\n" for (x, y), (w, h) in zip(centre - size / 2, size)))
+    assert not refused(zoom)

@@ -51,6 +51,8 @@ ROW_REASONS = ("zero size", "negative size", "nan", "no region")
 CORNER_MIN_ROWS = 10
 #: ... and the box must move by at least this much (std, px) along an axis for that axis to vote.
 CORNER_MOVE_PX = 2.0
+#: ... unless its 3rd/4th column steps against its position (a zooming x,y,w,h box near the origin)
+CORNER_ANTI_CORR = -0.25
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -347,10 +349,17 @@ def _moves_with_corner(b: np.ndarray) -> bool:
     target moves; a real x,y,w,h file's size stays put while its position moves. Along the axis the box
     moves most (if it moves at all: std >= CORNER_MOVE_PX) the 3rd/4th column must vary at least half as
     much as the position, so a fixed-size target parked near the top-left corner is not taken for corners
-    (all 100 GTOT corner files still are)."""
+    (all 100 GTOT corner files still are). A box whose 3rd/4th column moves AGAINST its position frame to
+    frame (correlation of the steps below CORNER_ANTI_CORR) is a zooming x,y,w,h box growing towards the
+    origin, not corners: a corner x2 follows x1 (the real GTOT files: correlation >= -0.07)."""
     axis = int(np.argmax([b[:, 0].std(), b[:, 1].std()]))
     pos, size = b[:, axis], b[:, axis + 2]
-    return bool(pos.std() < CORNER_MOVE_PX or size.std() >= 0.5 * pos.std())
+    if pos.std() < CORNER_MOVE_PX:
+        return True
+    dp, ds = np.diff(pos), np.diff(size)
+    if dp.std() > 0 and ds.std() > 0 and np.corrcoef(dp, ds)[0, 1] < CORNER_ANTI_CORR:
+        return False
+    return bool(size.std() >= 0.5 * pos.std())
 
 
 def _check_not_corners(path: Path, raw: np.ndarray) -> None:

@@ -25,11 +25,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The RGB foundation first (trained once, cached under outputs/foundation/<config hash>/), then the
-# serial study started from it.
+# The main command. Like every study experiment it starts from the RGB foundation (model.init=foundation:
+# trained first, once, and cached under outputs/foundation/<config hash>/).
 demo: $(STAMP)
-	set -e; ckpt=$$($(BIN)/python -m unitrack.train.foundation); test -n "$$ckpt"; \
-	$(BIN)/unitrack train +experiment=serial_replay model.init=$$ckpt
+	$(BIN)/unitrack train +experiment=serial_replay
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

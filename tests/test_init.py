@@ -85,7 +85,7 @@ def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth
     from unitrack.train.unification import train
 
     over = tiny_train_overrides(synth_root, tmp_path / "out")
-    main(over)  # what `make demo` runs: trains, prints the checkpoint path alone on stdout
+    main(over)  # builds what model.init=foundation loads; prints the checkpoint path alone on stdout
     ckpt = Path(capsys.readouterr().out.strip().splitlines()[-1])
     cfg = compose_foundation(over)
     assert ckpt == foundation_dir(cfg) / "checkpoints" / "stage_1_rgb.ckpt" and ckpt.is_file()
@@ -251,3 +251,74 @@ def test_large_and_giant_variants_carry_lorat_drop_path():
     for m in ("lorat_b224", "lorat_g378"):
         c = compose("train", [f"model={m}"]).model
         assert c.pos_resample == "lorat" and c.lora.init == "lorat" and c.head_init == "lorat"
+
+
+def _unitrack_ckpt(model, model_cfg, path):
+    torch.save({"state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "unitrack": {"model_cfg": model_cfg}}, path)
+
+
+def test_a_foundation_with_lora_starts_a_run_of_another_rank_as_the_same_tracker(tmp_path):
+    """model.init folds the checkpoint's LoRA into the base weights; the run's own LoRA (another rank
+    here, or none with full fine-tuning) starts fresh on top, so the loaded model computes the foundation."""
+    from omegaconf import OmegaConf
+
+    from unitrack.model.init import model_args
+
+    cfg = compose("train", ["model.backbone_kwargs.depth=2", "model.x_branch.depth=0"]).model
+    torch.manual_seed(3)
+    rgb = build_model(cfg)
+    with torch.no_grad():
+        for p in rgb.parameters():
+            p.add_(0.05 * torch.randn_like(p))  # LoRA B non-zero: the adapters change the function
+    path = tmp_path / "found.ckpt"
+    _unitrack_ckpt(rgb, model_args(OmegaConf.to_container(cfg, resolve=True)), path)
+    rgb.eval()
+    with torch.no_grad():
+        want = rgb(*_inputs())
+    for over in ({"lora": {"rank": 4, "alpha": 4}}, {"finetune": "full"}):
+        m = _model(init=str(path), **over).eval()
+        rep = m.init_report
+        assert rep["lora_merged"] and not rep["missing"] and not rep["unexpected"] and not rep["shape_mismatch"]
+        lora_keys = [k for k in m.state_dict() if ".lora_" in k]
+        assert set(lora_keys) <= set(rep["model_init"]) and bool(lora_keys) == ("lora" in over)
+        with torch.no_grad():
+            got = m(*_inputs())
+        for k in ("score", "box"):
+            torch.testing.assert_close(got[k], want[k], rtol=0, atol=2e-5)
+    # without the fold (the adapters dropped), the function differs: the fold is what makes it equal
+    plain = {k: v for k, v in rgb.state_dict().items() if ".lora_" not in k}
+    torch.save(plain, tmp_path / "no_lora.pt")
+    with torch.no_grad():
+        other = _model(init=str(tmp_path / "no_lora.pt"), init_strict=False).eval()(*_inputs())
+    assert not torch.allclose(other["score"], want["score"], atol=1e-3)
+
+
+def test_study_experiments_start_from_one_cached_foundation(tmp_path, synth_root):
+    """`model.init: foundation` (every study experiment): the RGB foundation is trained once under
+    output_root/foundation/, reused by the next run (another LoRA rank too, when the sweep pins the
+    foundation's), and a run gives the same numbers whether its foundation was trained now or reused."""
+    from unitrack.train.unification import train
+
+    out = tmp_path / "out"
+
+    def run(name, extra=()):
+        c = compose("train", ["+experiment=single_rgbt", *tiny_train_overrides(synth_root, out), *extra])
+        with open_dict(c):
+            del c["hydra"]
+        assert c.model.init == "foundation"
+        return train(c, tmp_path / name), tmp_path / name
+
+    first, d1 = run("a")
+    cached = sorted((out / "foundation").glob("*/checkpoints/stage_1_rgb.ckpt"))
+    assert len(cached) == 1 and first["init"]["path"] == str(cached[0]) and first["init"]["lora_merged"]
+    mtime = cached[0].stat().st_mtime_ns
+    again, d2 = run("b")
+    assert cached[0].stat().st_mtime_ns == mtime  # reused, not trained again
+    assert {k: again["final"][k] for k in ("per_task", "overall")} == {k: first["final"][k] for k in ("per_task", "overall")}
+    a = torch.load(d1 / "checkpoints" / "stage_1_rgbt.ckpt", weights_only=False)["state_dict"]
+    b = torch.load(d2 / "checkpoints" / "stage_1_rgbt.ckpt", weights_only=False)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rank4, _ = run("c", ["model.lora.rank=4", "+foundation.model.lora.rank=8"])
+    assert rank4["init"]["path"] == str(cached[0])
+    assert len(list((out / "foundation").glob("*/checkpoints/stage_1_rgb.ckpt"))) == 1

@@ -35,6 +35,10 @@ def test_every_experiment_composes_and_instantiates(exp, tmp_path):
 
     cfg = _cfg([f"+experiment={exp}", f"paths.output_root={tmp_path}"])
     validate(cfg)
+    # the study starts from the RGB foundation (resolved by `train`); the foundation itself from nothing
+    assert cfg.model.init == (None if exp == "rgb_foundation" else "foundation")
+    with open_dict(cfg):
+        cfg.model.init = None
     model = instantiate(cfg.model)
     assert model.feat_size ** 2 == (cfg.model.search_size // cfg.model.backbone_kwargs.patch_size) ** 2
     build_methods(cfg.cl)

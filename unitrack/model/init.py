@@ -9,6 +9,11 @@ missing keys, unexpected keys and shape mismatches are named, and any of them is
 Parts a foundation cannot have are not "missing": when the file holds no key at all under the X branch
 (`xbranch.`) or the unimodal heads (`head_rgb.`, `head_x.`), those stay as the model initialises them
 (the X branch's zero-initialised up-projection makes the loaded model exactly the RGB tracker).
+
+A unitrack checkpoint with LoRA is loaded as the tracker it computes: its shared LoRA is folded into the
+base weights (`merge`) and this run's own LoRA starts fresh on top (peft's B = 0: the loaded model is
+exactly the start tracker), so a run may start from a tracker of another LoRA rank or expert layout
+(a rank sweep from one foundation). A checkpoint without LoRA (full fine-tuning) loads the same way.
 """
 
 from __future__ import annotations
@@ -71,6 +76,43 @@ def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Ten
     return obj
 
 
+def has_lora(sd: dict[str, torch.Tensor]) -> bool:
+    return any(".lora_A." in k or ".lora_B." in k for k in sd)
+
+
+def merged_source(path: Path) -> dict[str, torch.Tensor] | None:
+    """A unitrack checkpoint whose tracker holds LoRA, as the plain tracker it computes (its shared LoRA
+    folded into the base weights by the model's own `merge`); None for a file without LoRA or without
+    the model config that says LoRA's alpha and rank (a plain state dict is loaded key by key)."""
+    from unitrack.train.checkpoint import load_model
+
+    sd = read_state_dict(path)
+    if not has_lora(sd):
+        return None
+    try:
+        src, _ = load_model(path)
+    except ConfigError:
+        return None
+    if getattr(src, "experts", "shared") != "shared":
+        return None  # per-modality experts have no single RGB function to fold
+    return src.merge(src.modalities[0]).state_dict()
+
+
+def to_wrapped_names(sd: dict[str, torch.Tensor], own: dict) -> dict[str, torch.Tensor]:
+    """Plain linear keys (`...qkv.weight`) under peft's wrapped names (`...qkv.base_layer.weight`) where
+    the model being loaded has LoRA on that linear."""
+    out = {}
+    for k, v in sd.items():
+        stem, _, leaf = k.rpartition(".")
+        wrapped = f"{stem}.base_layer.{leaf}"
+        out[wrapped if k not in own and wrapped in own else k] = v
+    return out
+
+
+def _is_lora_key(k: str) -> bool:
+    return ".lora_A." in k or ".lora_B." in k
+
+
 def _names(keys: list[str]) -> str:
     return ", ".join(keys[:SHOWN]) + (f" and {len(keys) - SHOWN} more" if len(keys) > SHOWN else "")
 
@@ -98,15 +140,24 @@ def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[s
         return None
     from unitrack.model import lorat_import
 
-    spec = str(spec)
+    spec, merged = str(spec), None
+    if spec == "foundation":
+        raise ConfigError("model.init", "'foundation' names the cached RGB foundation, which `unitrack train` "
+                          "resolves to a checkpoint before the model is built (unitrack/train/foundation.py); "
+                          "building a model alone needs model.init=PATH or null")
     if spec.startswith(lorat_import.PREFIX):  # LoRAT's released layout: converted, its LoRA merged
         path = Path(spec[len(lorat_import.PREFIX):]).expanduser()
         sd, unmapped = lorat_import.convert(read_state_dict(path, strip_model=False), model)
         rep = compare(model, sd, lorat_import.is_model_initialised, unmapped)
     else:
         path = Path(spec).expanduser()
-        sd = read_state_dict(path)
-        rep = compare(model, sd)
+        merged = merged_source(path) if path.is_file() else None
+        sd = merged if merged is not None else read_state_dict(path)
+        if has_lora(sd):  # a plain state dict with LoRA: loaded key by key (adapters must match)
+            rep = compare(model, sd)
+        else:  # the start tracker as plain weights: this run's LoRA (if any) starts fresh on top
+            sd = to_wrapped_names(sd, model.state_dict())
+            rep = compare(model, sd, _is_lora_key)
     problems = []
     if rep["missing"]:
         problems.append(f"missing {_names(rep['missing'])}")
@@ -121,5 +172,5 @@ def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[s
     if problems:
         log.warning("model.init: %s loaded partially: %s", path, "; ".join(problems))
     model.load_state_dict({k: sd[k] for k in rep["loaded"]}, strict=False)
-    return {"path": str(path), "strict": bool(strict), "n_loaded": len(rep["loaded"]),
+    return {"path": str(path), "strict": bool(strict), "n_loaded": len(rep["loaded"]), "lora_merged": merged is not None,
             **{k: rep[k] for k in ("missing", "unexpected", "shape_mismatch", "model_init")}}

@@ -1,23 +1,39 @@
-"""The RGB foundation, built once and reused: `python -m unitrack.train.foundation [overrides]`.
+"""The RGB foundation, built once and reused: `model.init=foundation`, or `python -m unitrack.train.foundation`.
 
-`make demo` (and any study that starts from the foundation) needs the RGB tracker of
-`+experiment=rgb_foundation` before its own stage 1. Training it takes minutes, so it is cached under
-`<paths.output_root>/foundation/<hash>/`, the run fingerprint's hash of the resolved config
-(unitrack/fingerprint.py: everything but where outputs and logs go and worker counts). A finished run
-(its checkpoint and matrix.json) is reused as is when the config matches; any change of data, model, steps or seed trains a new one.
-The checkpoint path is the one line written to stdout (progress goes to stderr), so a shell can pass it
-on: ``unitrack train +experiment=serial_replay model.init=$(python -m unitrack.train.foundation)``.
+Every unified tracker starts from an RGB tracker. The study's experiments (conf/experiment/serial*,
+parallel, single_*) say `model.init: foundation`: before stage 1 the run loads the RGB tracker of its own
+data, backbone, optimiser, trainer and seed, trained `foundation.steps` on task `rgb` (the synthetic RGB
+world by default, LaSOT / GOT-10k / TrackingNet with data=rgb_sot) with the model's X branch absent,
+shared LoRA, the fused head and no CL method (`foundation_config`). Training it takes minutes, so it is
+cached under `<paths.output_root>/foundation/<hash>/`, the run fingerprint's hash of that derived config
+(unitrack/fingerprint.py: everything but where outputs and logs go and worker counts). A finished run (its
+checkpoint and matrix.json) is reused when the config matches, so every experiment, seed-for-seed, and
+every LoRA rank or X-branch width of a sweep starts from the same RGB tracker (model/init.py folds its
+LoRA into the base weights); a file lock keeps two processes of one machine from training it twice.
+A foundation trained by other code than the running one is reused with a warning naming both versions.
+
+`python -m unitrack.train.foundation [overrides]` builds the same cache entry from `unitrack train`'s
+config with those overrides and writes its checkpoint path as the one line on stdout.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import logging
 import sys
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from unitrack.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
 CKPT = "checkpoints/stage_1_rgb.ckpt"
+#: The `model.init` value that means "this run's RGB foundation".
+FOUNDATION = "foundation"
+METHOD = "rgb_foundation"
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -27,24 +43,84 @@ def config_hash(cfg: DictConfig) -> str:
     return run_hash(OmegaConf.to_container(cfg, resolve=True), with_seed=True)
 
 
+def foundation_config(cfg: DictConfig) -> DictConfig:
+    """The RGB foundation run that `cfg` starts from: its data, backbone, optimiser, trainer, evaluation
+    and seed; one `single` stage on task rgb of `foundation.steps` steps; `foundation.model` merged into
+    the model (default: no X branch, shared LoRA, fused head); no CL method, no init of its own."""
+    from unitrack.cli import CONF_DIR
+
+    if "rgb" not in (cfg.data.get("tasks") or {}):
+        raise ConfigError("data.tasks.rgb", "model.init=foundation trains the RGB tracker on task `rgb`, which "
+                          "this data config lacks (data=synthetic has the RGB world; data=rgb_sot adds LaSOT / "
+                          "GOT-10k / TrackingNet roots), or set model.init=PATH / null")
+    f = copy.deepcopy(cfg)
+    fd = cfg.get("foundation") or {}
+    with open_dict(f):
+        for k in ("hydra", "foundation", "hparams_search"):
+            f.pop(k, None)
+        f.method, f.tags = METHOD, ["foundation", "rgb"]
+        f.train.mode, f.train.order = "single", ["rgb"]
+        f.train.steps_per_stage = int(fd.get("steps") or cfg.train.steps_per_stage)
+        f.train.budget, f.train.schedule, f.train.optimizer_state = "stage", "restart", "reset"
+        f.model = OmegaConf.merge(f.model, fd.get("model") or {})
+        f.model.init = None
+        f.cl = OmegaConf.load(CONF_DIR / "cl" / "none.yaml")
+        f.eval.samm = False
+    return f
+
+
 def foundation_dir(cfg: DictConfig) -> Path:
+    """Cache folder of a foundation config (what `foundation_config` returns)."""
     return Path(cfg.paths.output_root) / "foundation" / config_hash(cfg)
 
 
+def _warn_other_code(run: Path) -> None:
+    from unitrack import fingerprint
+
+    old = (fingerprint.read(run) or {}).get("code_version")
+    now = fingerprint.code_version()
+    if old and old != now:
+        log.warning("reusing the RGB foundation %s trained by code %s (running %s); delete the folder to "
+                    "train it again", run, old, now)
+
+
 def ensure_foundation(cfg: DictConfig) -> tuple[Path, bool]:
-    """(checkpoint path, whether it was trained now): reuse the cached run of this config or train it."""
+    """(checkpoint path, whether it was trained now) of a foundation config: reuse the cache or train it."""
+    from filelock import FileLock
+
     from unitrack.train.unification import train
 
     run = foundation_dir(cfg)
     ckpt = run / CKPT
-    if ckpt.is_file() and (run / "matrix.json").is_file():
-        return ckpt, False
-    train(cfg, run)
+    run.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(run) + ".lock"):
+        if ckpt.is_file() and (run / "matrix.json").is_file():
+            _warn_other_code(run)
+            return ckpt, False
+        train(cfg, run)
     return ckpt, True
 
 
+def resolve_init(cfg: DictConfig) -> DictConfig:
+    """`cfg` with `model.init=foundation` replaced by the checkpoint of its RGB foundation (trained now if
+    not cached); any other value is returned unchanged."""
+    if str(cfg.model.get("init")) != FOUNDATION:
+        return cfg
+    from rich.console import Console
+
+    fcfg = foundation_config(cfg)
+    console = Console(stderr=True)
+    console.rule(f"RGB foundation ({fcfg.train.steps_per_stage} steps on task rgb): {foundation_dir(fcfg)}")
+    ckpt, trained = ensure_foundation(fcfg)
+    console.print(("trained" if trained else "reused") + f" RGB foundation {ckpt}")
+    out = copy.deepcopy(cfg)
+    with open_dict(out):
+        out.model.init = str(ckpt)
+    return out
+
+
 def compose_foundation(overrides: list[str]) -> DictConfig:
-    """conf/train.yaml + `+experiment=rgb_foundation` + overrides, as `unitrack train` composes it."""
+    """The foundation config of `unitrack train <overrides>` (what `model.init=foundation` would build)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
@@ -52,11 +128,10 @@ def compose_foundation(overrides: list[str]) -> DictConfig:
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["+experiment=rgb_foundation", *overrides],
-                      return_hydra_config=True)
+        cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         del cfg["hydra"]
-    return cfg
+    return foundation_config(cfg)
 
 
 def main(argv: list[str] | None = None) -> None:

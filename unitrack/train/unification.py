@@ -40,6 +40,7 @@ from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.results import write_text_atomic
 from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
+from unitrack.train.foundation import resolve_init
 from unitrack.train.module import UnitrackModule
 from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
 
@@ -174,14 +175,16 @@ def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> in
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     validate(cfg)
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    torch.set_float32_matmul_precision("high")
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     fp = fingerprint.check_train_run(run_dir, OmegaConf.to_container(cfg, resolve=True),
                                      force=str(cfg.get("resume", "auto")) == "force")  # a changed config stops here
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     fingerprint.write(run_dir, fp)
+    cfg = resolve_init(cfg)  # model.init=foundation: the cached RGB foundation (trained now if missing)
+    # seeded after it: a foundation trained now or reused leaves the run's random stream the same
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    torch.set_float32_matmul_precision("high")
 
     model = build_start_model(cfg.model)  # model.init loads the start weights
     model_cfg = model_args(OmegaConf.to_container(cfg.model, resolve=True))  # checkpoints hold every weight

@@ -38,6 +38,12 @@ BAD = [  # (verb, overrides, the key the error must name, a phrase of the messag
     ("train", ["hydra/launcher=slurm"], "hydra/launcher", ".[cluster]"),
     ("train", ["-m", "hparams_search=optuna"], "hparams_search", ".[cluster]"),
     ("train", ["cl=nonexistent"], "cl", "nonexistent"),
+    ("train", ["data.augment.flip=images"], "data.augment.flip", "pair, image"),
+    ("train", ["model=lorat_b224", "data.augment.three_augment=maybe"], "data.augment.three_augment", "True, False"),
+    ("train", ["optim.warmup_start_ratio=2"], "optim.warmup_start_ratio", "got 2"),
+    ("train", ["eval.pad=frame1"], "eval.pad", "frame0"),
+    ("eval", ["ckpt=x.ckpt", "eval.amp=fp32"], "eval.amp", "fp16"),
+    ("train", ["optim=lorat2"], "optim", "lorat2"),
 ]
 
 GOOD = [
@@ -51,6 +57,9 @@ GOOD = [
     ("track", ["ckpt=x", "input=y", "init=[1,2,3,4]", "modality=depth"]),
     ("inspect", ["dataset=lasher", "root=/x", "deep=true"]),
     ("train", ["--cfg", "job", "seed=1"]),
+    ("train", ["model=lorat_b224", "optim=default", "augment=default", "optim.warmup_start_ratio=0.01"]),
+    ("train", ["data.augment.flip=image", "data.augment.three_augment=true", "eval.amp=bf16", "eval.pad=frame0"]),
+    ("eval", ["ckpt=x.ckpt", "eval.amp=fp16", "eval.pad=frame0"]),
 ]
 
 
@@ -84,7 +93,9 @@ def test_schema_protocols_match_the_scorer():
 def test_schema_choices_match_the_modules_that_own_them():
     from unitrack.cl.distill import KD
     from unitrack.cl.replay import REPLAY_MODES
+    from unitrack.data.augment import FLIPS
     from unitrack.data.pairs import JITTER_RULES
+    from unitrack.eval.tracker import AMP_DTYPES, PADS
     from unitrack.model.experts import LORA_INITS
     from unitrack.model.lorat import HEAD_INITS, POS_RESAMPLE
     from unitrack.schema import RULES
@@ -93,7 +104,8 @@ def test_schema_choices_match_the_modules_that_own_them():
     owned = {"train.budget": BUDGETS, "train.schedule": SCHEDULES, "train.optimizer_state": OPTIMIZER_STATES,
              "data.crop.jitter": JITTER_RULES, "model.pos_resample": POS_RESAMPLE, "model.lora.init": LORA_INITS,
              "model.head_init": HEAD_INITS, "cl.replay.mode": REPLAY_MODES,
-             "cl.kd.teacher": KD.TEACHERS, "cl.kd.inputs": KD.INPUTS}
+             "cl.kd.teacher": KD.TEACHERS, "cl.kd.inputs": KD.INPUTS, "data.augment.flip": FLIPS,
+             "eval.amp": [{"false": False, "true": True}.get(k, k) for k in AMP_DTYPES], "eval.pad": PADS}
     for key, values in owned.items():
         assert all(RULES[key](v) is None for v in values), key
         assert RULES[key]("bogus") is not None, key

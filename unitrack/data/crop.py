@@ -46,6 +46,12 @@ def frame_pad(img: np.ndarray, cx: float, cy: float, side) -> tuple:
     rx, ry = (v / 2.0 for v in _sides(side))
     if cx - rx >= 1.0 and cy - ry >= 1.0 and cx + rx <= w - 1.0 and cy + ry <= h - 1.0:
         return (0.0,) * channels
+    return frame_mean(img)
+
+
+def frame_mean(img: np.ndarray) -> tuple:
+    """The frame's per-channel mean (LoRAT pads every search crop with frame 0's: eval.pad=frame0)."""
+    channels = img.shape[-1] if img.ndim == 3 else 1
     return tuple(cv2.mean(img)[:channels])  # 50x cheaper than ndarray.mean on a full frame
 
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unitrack import TRAIN_TASKS
+from unitrack.data.augment import PairAugment
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
@@ -110,9 +111,10 @@ class UnitrackDataModule(L.LightningDataModule):
     def task_pairs(self, task: str) -> PairDataset:
         if task not in self.pairs:
             seqs = training_sequences(self.cfg, task)  # the train split minus the validation hold-out
+            augment = PairAugment.from_config(self.cfg.augment) or False  # data.augment: conf/augment
             ds = PairDataset(seqs, template_size=self.geo["template_size"], search_size=self.geo["search_size"],
                              template_factor=self.geo["template_factor"], search_factor=self.geo["search_factor"],
-                             max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=self.cfg.augment,
+                             max_gap=self.cfg.max_gap, length=1, seed=self.seed, augment=augment,
                              task=task, **crop_options(self.cfg))
             ds.feat_cells = self.geo["feat_size"] ** 2
             self.pairs[task] = ds

@@ -26,6 +26,7 @@ from unitrack.data.crop import (
     crop_image,
     crop_window,
     crop_windows,
+    frame_mean,
     norm_xyxy_to_xywh,
     xywh_to_norm_xyxy,
 )
@@ -51,6 +52,7 @@ class TrackState:
     z_box: torch.Tensor | None = None  # (4,) normalised xyxy of the target in the template crop
     tokens: tuple | None = None  # the model's embedded template tokens (nz, C) for RGB and X, made at init
     window: tuple[float, float, float] = (0.0, 0.0, 0.0)  # last search window (cx, cy, side)
+    pad: tuple | None = None  # (RGB, X) per-channel means of frame 0 (eval.pad=frame0), else None
     rng: np.random.Generator | None = field(default=None, repr=False)
 
 
@@ -101,10 +103,26 @@ def _combine(logits: dict[str, torch.Tensor], temperatures: dict[str, float]) ->
     return z[0] if isinstance(z, tuple) else z
 
 
-def amp_autocast(device: torch.device, amp: bool):
-    """bf16 autocast on CUDA with AMP, else no context at all: even a disabled autocast context costs a
-    tiny model a few % of its frame, so the tracker and the model-only timing both skip it alike."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if amp and device.type == "cuda" \
+#: eval.amp choices -> autocast dtype (true = bf16, as before; LoRAT infers under fp16 autocast).
+AMP_DTYPES = {"false": None, "true": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16}
+#: eval.pad: the colour of out-of-frame search-crop pixels (current: the frame's own mean | frame0: LoRAT's).
+PADS = ("current", "frame0")
+
+
+def amp_dtype(amp: bool | str | None) -> torch.dtype | None:
+    """The autocast dtype of an `eval.amp` value (false | true | bf16 | fp16), None = no autocast."""
+    key = str(amp).lower() if amp is not None else "false"
+    if key not in AMP_DTYPES:
+        raise ConfigError("eval.amp", f"expected false, bf16 or fp16, got {amp!r}")
+    return AMP_DTYPES[key]
+
+
+def amp_autocast(device: torch.device, amp: bool | str | None):
+    """Autocast on CUDA in amp's dtype (true = bf16), else no context at all: even a disabled autocast
+    context costs a tiny model a few % of its frame, so the tracker and the model-only timing both skip
+    it alike. On CPU it is skipped whatever `amp` says."""
+    dtype = amp_dtype(amp)
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None and device.type == "cuda" \
         else contextlib.nullcontext()
 
 
@@ -120,7 +138,7 @@ class OnlineTracker:
 
     def __init__(self, model, device: str | torch.device = "cpu", window_weight: float = 0.45,
                  min_size: float = 10, samm: dict | None = None, drop_modality: str | None = None,
-                 x_noise: float = 0.0, seed: int = 0, amp: bool = False):
+                 x_noise: float = 0.0, seed: int = 0, amp: bool | str = False, pad: str = "current"):
         if drop_modality not in (None, "rgb", "x"):
             raise ConfigError("drop_modality", f"expected null, 'rgb' or 'x', got {drop_modality!r}")
         if not 0.0 <= window_weight <= 1.0:
@@ -142,7 +160,10 @@ class OnlineTracker:
         self.drop_modality = drop_modality
         self.x_noise = float(x_noise)
         self.seed = int(seed)
-        self.amp = amp and self.device.type == "cuda"
+        if pad not in PADS:
+            raise ConfigError("eval.pad", f"expected one of {', '.join(PADS)}, got {pad!r}")
+        self.pad = pad
+        self.amp = amp if amp_dtype(amp) is not None and self.device.type == "cuda" else False
         self.T, self.S = int(model.template_size), int(model.search_size)
         self.template_factor, self.search_factor = float(model.template_factor), float(model.search_factor)
         self.hann_weighted = (self.window_weight * hann2d(int(model.feat_size))).astype(np.float32)
@@ -176,8 +197,9 @@ class OnlineTracker:
         """
         buf = np.empty((2, len(states), size, size, 3), np.uint8)
         for i, ((rgb, x), (cx, cy, side)) in enumerate(zip(frames, windows)):
-            crop_image(rgb, cx, cy, side, size, out=buf[0, i])  # padded with the frame mean (frame_pad)
-            crop_image(x, cx, cy, side, size, out=buf[1, i])
+            pad = states[i].pad or (None, None)  # None: the frame's own mean (frame_pad)
+            crop_image(rgb, cx, cy, side, size, pad=pad[0], out=buf[0, i])
+            crop_image(x, cx, cy, side, size, pad=pad[1], out=buf[1, i])
         if self.device.type == "cpu":  # numpy converts a small batch in one pass, 2-3x faster than torch ops
             t = torch.from_numpy(buf.transpose(0, 1, 4, 2, 3).astype(np.float32) / np.float32(255.0))
         else:  # uint8 over the bus, converted on the device
@@ -205,6 +227,7 @@ class OnlineTracker:
                                   f"got {box.tolist()}")
             st.rng = np.random.default_rng([self.seed, zlib.crc32(st.key.encode())])
             st.image_size = rgb.shape[:2]
+            st.pad = (frame_mean(rgb), frame_mean(x)) if self.pad == "frame0" else None
             cx, cy, side = crop_window(box, self.template_factor)
             z, zx = self._crops([st], [(rgb, x)], [(cx, cy, side)], self.T)  # never changes: made once
             st.z, st.zx = z[0], zx[0]

@@ -134,7 +134,8 @@ class UnitrackModule(L.LightningModule):
         opt = torch.optim.AdamW(param_groups(self.model, o.weight_decay), lr=o.lr, betas=tuple(o.betas))
         total = self.schedule_total or self.stage_steps
         warm = int(round(o.warmup_fraction * total))
-        sched = cosine_with_warmup(opt, total, warm, o.min_lr_ratio, offset=self.schedule_offset)
+        sched = cosine_with_warmup(opt, total, warm, o.min_lr_ratio, offset=self.schedule_offset,
+                                   warmup_start_ratio=float(o.get("warmup_start_ratio", 0.0)))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # --- extra checkpoint state: stage, buffer, CL methods, RNG -------------------------------------

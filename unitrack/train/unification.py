@@ -104,7 +104,8 @@ def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cf
         with torch.no_grad():
             stats = run_sharded(model, seqs, out_dir, ranks, batch_size=int(eval_cfg.batch_size),
                                 workers=int(eval_cfg.workers), decode=str(eval_cfg.get("decode", "thread")),
-                                progress=False, tracker_kwargs={"device": str(device), **(tracker_kwargs or {})})
+                                progress=False, tracker_kwargs={"device": str(device), "amp": eval_cfg.get("amp", False),
+                                                "pad": str(eval_cfg.get("pad", "current")), **(tracker_kwargs or {})})
     finally:
         model.train(was)
     if stats["failed"]:  # a stage row from part of the validation set would be a wrong number

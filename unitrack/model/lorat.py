@@ -446,6 +446,7 @@ def build_model(cfg: Mapping | DictConfig) -> LoRATTracker:
     """conf/model/<name>.yaml (with or without its ``_target_``) -> LoRATTracker."""
     kw = _plain(cfg)
     kw.pop("_target_", None)
+    kw.pop("defaults", None)  # a model file read as plain YAML: its Hydra defaults list (optim=lorat ...)
     known = set(inspect.signature(LoRATTracker.__init__).parameters) - {"self"}
     for key in kw:
         if key not in known:

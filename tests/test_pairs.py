@@ -14,6 +14,7 @@ from unitrack.data.augment import PairAugment, color_jitter
 from unitrack.data.crop import box_to_crop
 from unitrack.data.pairs import PairDataset, PairRef, PairSampler, collate_pairs, jitter_window
 from unitrack.data.sequence import Sequence
+from unitrack.errors import ConfigError, DatasetError
 
 W, H = 160, 120
 RGB_BG, RGB_FG = (20, 30, 40), (250, 240, 230)
@@ -310,3 +311,33 @@ def test_square_rule_is_kept_as_an_option(seqs):
     assert np.all(b >= 0) and np.all(b <= 64)
     with pytest.raises(ConfigError, match="data.crop.jitter"):
         _ds(seqs, jitter="ostrack")
+
+
+def test_failed_search_crops_resample_the_pair_as_lorat_or_keep_it_centred(seqs):
+    """data.crop.on_fail: when all 12 LoRAT draws leave < min_visible_px of the target in the crop,
+    `resample` replaces the pair by another from the same generator (LoRAT); `centre` keeps it centred."""
+    kw = dict(min_visible_px=16.0, augment=False)  # ~16 px targets in a 64 px crop: many draws fail
+    res, cen = _ds(seqs, on_fail="resample", **kw), _ds(seqs, on_fail="centre", **kw)
+    fails, visible = 0, []
+    for i in range(60):
+        a, b = res[i], cen[i]
+        if torch.equal(a["x"], b["x"]):
+            continue
+        fails += 1  # every draw of this pair failed: centred in one, another pair in the other
+        bc = b["box"].numpy()
+        assert np.allclose((bc[:2] + bc[2:]) / 2, 0.5, atol=0.02)
+        t, s = (int(v) for v in a["ref"][1:])
+        seq = res.sequences[int(a["ref"][0])]
+        rng = res.rng_for(i)
+        res.sampler.sample(rng)  # the same stream: first pair, its failed window, then the replacement
+        assert res.search_window(PairRef(*[int(v) for v in b["ref"]]), rng, False) is None
+        visible.append(float((a["box"][2:] - a["box"][:2]).min()) * 64)
+        assert seq.visible[t] and seq.visible[s]
+    assert fails >= 3 and min(visible) >= 16.0 - 1e-3
+    never = _ds(seqs, on_fail="resample", min_visible_px=1e9)  # no crop can show that much: a clear error
+    with pytest.raises(DatasetError, match="min_visible_px"):
+        never[0]
+    assert np.allclose(_ds(seqs, on_fail="centre", min_visible_px=1e9, augment=False)[0]["box"].numpy()[[0, 2]].mean(), 0.5,
+                       atol=0.02)
+    with pytest.raises(ConfigError, match="data.crop.on_fail"):
+        _ds(seqs, on_fail="drop")

@@ -176,6 +176,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "train.schedule": one_of("restart", "continue"),
     "train.optimizer_state": one_of("reset", "carry"),
     "data.crop.jitter": one_of("lorat", "square"),
+    "data.crop.on_fail": one_of("resample", "centre"),
     "data.augment.flip": one_of("pair", "image"),
     "data.augment.grayscale_p": fraction,
     "data.augment.enabled": one_of(True, False),

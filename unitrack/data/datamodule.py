@@ -80,7 +80,8 @@ class StageDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         task, ref = self.ref(i)
-        sample = self.pairs[task].load_pair(ref, np.random.default_rng([self.seed, self.plan.index, i, 1]))
+        sample = self.pairs[task].load_pair(ref, np.random.default_rng([self.seed, self.plan.index, i, 1]),
+                                            resample=True)
         sample["replay"] = torch.tensor(task not in self.plan.tasks)
         return sample
 
@@ -147,7 +148,7 @@ class UnitrackDataModule(L.LightningDataModule):
 def crop_options(data_cfg: DictConfig) -> dict:
     """`data.crop` (jitter rule and its factors) as PairDataset arguments; absent keys keep its defaults."""
     crop = data_cfg.get("crop") or {}
-    keys = ("jitter", "scale_jitter", "center_jitter", "min_visible_px")
+    keys = ("jitter", "scale_jitter", "center_jitter", "min_visible_px", "on_fail")
     return {k: crop[k] for k in keys if crop.get(k) is not None}
 
 

@@ -11,8 +11,10 @@ least `min_visible_px` of it inside the crop. Two jitter rules (`data.crop.jitte
   s = sqrt(out^2 / ((w + p)(h + p))) divided by exp(N(0,1) * scale_jitter) independently for x and y
   (the crop is stretched), then the target shifted in crop pixels by
   uniform(-1, 1) * center_jitter * (w s_x + h s_y) / 2 per axis; up to 12 draws until >= min_visible_px
-  of the target stay inside on both axes, so even its centre may leave the crop. When all 12 fail LoRAT
-  makes the pair a negative; here the search crop falls back to the centred, unjittered window.
+  of the target stay inside on both axes, so even its centre may leave the crop. When all 12 fail,
+  LoRAT drops the pair and samples another with the same generator (its worker's `while data is None`):
+  `data.crop.on_fail=resample` (default) does the same; `centre` keeps the pair with the centred,
+  unjittered window (always used when reloading a stored replay reference: it must stay that pair).
 * ``square`` (the earlier rule, OSTrack-like): a square window around a copy of the box whose w, h are
   jittered and whose centre moves by uniform(-1, 1) * center_jitter / 2 * sqrt(w' h'); the target stays
   in view (at least min(min_visible_px, its size) inside).
@@ -37,6 +39,9 @@ JITTER_TRIES = 10
 #: LoRAT's draws per search crop (its retry_count 10: the first draw plus up to 11 more).
 LORAT_TRIES = 12
 JITTER_RULES = ("lorat", "square")
+ON_FAIL = ("resample", "centre")
+#: resampled pairs before a dataset is declared unable to give a valid search crop
+MAX_RESAMPLES = 100
 
 
 class PairRef(NamedTuple):
@@ -104,7 +109,7 @@ class PairSampler:
 
 def jitter_window(box_xywh, rng: np.random.Generator, factor: float, out_size: int, scale_jitter: float = 0.25,
                   center_jitter: float = 3.0, min_visible_px: float = 10.0,
-                  tries: int = JITTER_TRIES) -> tuple[float, float, float]:
+                  tries: int = JITTER_TRIES, fallback: bool = True) -> tuple[float, float, float] | None:
     """Search window (cx, cy, side) around a jittered copy of the box.
 
     Jitter: w, h each scaled by exp(N(0,1) * scale_jitter); centre shifted per axis by
@@ -122,12 +127,14 @@ def jitter_window(box_xywh, rng: np.random.Generator, factor: float, out_size: i
             window = crop_window((cx - w / 2.0, cy - h / 2.0, w, h), factor)
             if visible_extent_ok(box, window, out_size, min_visible_px):
                 return window
+        if not fallback:
+            return None
     return crop_window(box, factor)
 
 
 def lorat_window(box_xywh, rng: np.random.Generator, factor: float, out_size: int, scale_jitter: float = 0.25,
                  center_jitter: float = 3.0, min_visible_px: float = 10.0,
-                 tries: int = LORAT_TRIES) -> tuple[float, float, tuple[float, float]]:
+                 tries: int = LORAT_TRIES, fallback: bool = True) -> tuple[float, float, tuple[float, float]] | None:
     """LoRAT's stretched search window (cx, cy, (side_x, side_y)) in frame pixels (see the module doc).
 
     With per-axis scales s (crop px per frame px) and shift d (crop px), the box maps to
@@ -147,6 +154,8 @@ def lorat_window(box_xywh, rng: np.random.Generator, factor: float, out_size: in
             if np.all(vis >= min_visible_px):
                 cx, cy = c - d / s
                 return float(cx), float(cy), (float(out_size / s[0]), float(out_size / s[1]))
+        if not fallback:
+            return None
     return crop_window(box, factor)
 
 
@@ -177,7 +186,7 @@ class PairDataset(torch.utils.data.Dataset):
                  template_factor: float = 2.0, search_factor: float = 4.0, max_gap: int = 100,
                  length: int = 10000, seed: int = 0, augment: bool | PairAugment = True,
                  scale_jitter: float = 0.25, center_jitter: float = 3.0, task: str | None = None,
-                 min_visible_px: float = 10.0, jitter: str = "lorat"):
+                 min_visible_px: float = 10.0, jitter: str = "lorat", on_fail: str = "resample"):
         for key, v in (("template_size", template_size), ("search_size", search_size), ("length", length)):
             if int(v) < 1:
                 raise ConfigError(key, f"must be a positive integer, got {v}")
@@ -189,7 +198,9 @@ class PairDataset(torch.utils.data.Dataset):
                 raise ConfigError(key, f"must be >= 0, got {v}")
         if jitter not in JITTER_RULES:
             raise ConfigError("data.crop.jitter", f"'{jitter}' is not one of {', '.join(JITTER_RULES)}")
-        self.jitter = jitter
+        if on_fail not in ON_FAIL:
+            raise ConfigError("data.crop.on_fail", f"'{on_fail}' is not one of {', '.join(ON_FAIL)}")
+        self.jitter, self.on_fail = jitter, on_fail
         self.sequences = sequences
         self.sampler = PairSampler(sequences, max_gap)
         self.template_size, self.search_size = int(template_size), int(search_size)
@@ -217,10 +228,30 @@ class PairDataset(torch.utils.data.Dataset):
         if not 0 <= i < self.length:
             raise IndexError(f"pair index {i} out of range [0, {self.length})")
         rng = self.rng_for(i)
-        return self.load_pair(self.sampler.sample(rng), rng)
+        return self.load_pair(self.sampler.sample(rng), rng, resample=True)
 
-    def load_pair(self, ref: PairRef, rng: np.random.Generator) -> dict:
-        """Crop, jitter and augment the pair `ref` (also used to reload replayed refs)."""
+    def search_window(self, ref: PairRef, rng: np.random.Generator, fallback: bool):
+        """The jittered search window of `ref` (None: every draw failed and no fallback asked)."""
+        rule = lorat_window if self.jitter == "lorat" else jitter_window
+        box_s = self.sequences[ref.seq_index].boxes[int(ref.search_frame)]
+        return rule(box_s, rng, self.search_factor, self.search_size, self.scale_jitter, self.center_jitter,
+                    self.min_visible_px, fallback=fallback)
+
+    def load_pair(self, ref: PairRef, rng: np.random.Generator, resample: bool = False) -> dict:
+        """Crop, jitter and augment the pair `ref`. With `resample` (a freshly drawn pair) and
+        on_fail=resample, a pair whose search crop cannot be drawn is replaced by another drawn from
+        `rng` (LoRAT's rule); a stored replay reference (resample=False) keeps its pair, centred."""
+        fallback = not (resample and self.on_fail == "resample")
+        win_s = self.search_window(ref, rng, fallback)
+        for _ in range(MAX_RESAMPLES):
+            if win_s is not None:
+                break
+            ref = self.sampler.sample(rng)
+            win_s = self.search_window(ref, rng, fallback)
+        if win_s is None:
+            raise DatasetError(self.sequences[ref.seq_index].uid, f"{MAX_RESAMPLES} pairs in a row gave no search "
+                               f"crop with >= {self.min_visible_px} px of the target visible "
+                               "(data.crop.min_visible_px too large for these boxes?)")
         seq = self.sequences[ref.seq_index]
         t, s = int(ref.template_frame), int(ref.search_frame)
         if not (seq.visible[t] and seq.visible[s]):
@@ -231,9 +262,6 @@ class PairDataset(torch.utils.data.Dataset):
         box_t = seq.boxes[t]
         win_t = crop_window(box_t, self.template_factor)
         box_s = seq.boxes[s]
-        rule = lorat_window if self.jitter == "lorat" else jitter_window
-        win_s = rule(box_s, rng, self.search_factor, self.search_size, self.scale_jitter,
-                              self.center_jitter, self.min_visible_px)
         crops = {
             "z": _crop(rgb_t, win_t, self.template_size), "zx": _crop(x_t, win_t, self.template_size),
             "x": _crop(rgb_s, win_s, self.search_size), "xx": _crop(x_s, win_s, self.search_size),

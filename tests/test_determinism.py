@@ -61,7 +61,7 @@ def _cli(args):
 
 @pytest.mark.slow
 def test_same_seed_runs_side_by_side_and_a_killed_resumed_run_give_identical_matrices(tmp_path, synth_root):
-    """Demo-shaped (serial_replay, 3 stages); UNITRACK_DET_STEPS=400 is the demo's own length."""
+    """Demo-shaped (serial_replay, 3 stages); UNITRACK_DET_STEPS=200 is the demo's own length."""
     steps = int(os.environ.get("UNITRACK_DET_STEPS", "40"))
     args = ["+experiment=serial_replay", "seed=123", *tiny_train_overrides(synth_root, tmp_path),
             f"train.steps_per_stage={steps}", f"train.ckpt_every={max(2, steps // 8)}"]

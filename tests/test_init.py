@@ -88,6 +88,7 @@ def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth
     main(over)  # builds what model.init=foundation loads; prints the checkpoint path alone on stdout
     ckpt = Path(capsys.readouterr().out.strip().splitlines()[-1])
     cfg = compose_foundation(over)
+    assert cfg.model.finetune == "full" and compose_foundation([*over, "+foundation.model.finetune=lora"]).model.finetune == "lora"
     assert ckpt == foundation_dir(cfg) / "checkpoints" / "stage_1_rgb.ckpt" and ckpt.is_file()
     res = json.loads((ckpt.parent.parent / "matrix.json").read_text())
     assert res["tasks"] == ["rgb"] and 0.0 <= res["final"]["per_task"]["rgb"]["SR"] <= 1.0
@@ -311,7 +312,9 @@ def test_study_experiments_start_from_one_cached_foundation(tmp_path, synth_root
 
     first, d1 = run("a")
     cached = sorted((out / "foundation").glob("*/checkpoints/stage_1_rgb.ckpt"))
-    assert len(cached) == 1 and first["init"]["path"] == str(cached[0]) and first["init"]["lora_merged"]
+    assert len(cached) == 1 and first["init"]["path"] == str(cached[0])
+    # a random-init backbone: the foundation is fine-tuned whole, the study's LoRA starts fresh on it
+    assert not first["init"]["lora_merged"] and any(".lora_" in k for k in first["init"]["model_init"])
     mtime = cached[0].stat().st_mtime_ns
     again, d2 = run("b")
     assert cached[0].stat().st_mtime_ns == mtime  # reused, not trained again

@@ -140,7 +140,7 @@ def test_readers_load_what_was_written_with_attributes(small):
     assert [s.task for s in bench] == ["rgbt"] * 2 + ["rgbd"] * 2 + ["rgbe"] * 2
     assert all(s.attributes and "camera_motion" in s.attributes for s in bench)
     rgb = load_dataset("got10k", small / "got10k", "train")
-    assert len(rgb) == 4 and all(s.task == "rgb" and len(s) == 16 for s in rgb)
+    assert len(rgb) == 12 * 2 and all(s.task == "rgb" and len(s) == 16 for s in rgb)
 
 
 # ---------------------------------------------------------------- sensor models on hand-made scenes

@@ -46,7 +46,9 @@ def config_hash(cfg: DictConfig) -> str:
 def foundation_config(cfg: DictConfig) -> DictConfig:
     """The RGB foundation run that `cfg` starts from: its data, backbone, optimiser, trainer, evaluation
     and seed; one `single` stage on task rgb of `foundation.steps` steps; `foundation.model` merged into
-    the model (default: no X branch, shared LoRA, fused head); no CL method, no init of its own."""
+    the model (default: no X branch, shared LoRA, fused head); no CL method, no init of its own. A
+    randomly initialised backbone (no `pretrained`, no `weights`) is fine-tuned whole unless
+    `foundation.model.finetune` says otherwise; a pre-trained one keeps the model's own mode (LoRAT: LoRA)."""
     from unitrack.cli import CONF_DIR
 
     if "rgb" not in (cfg.data.get("tasks") or {}):
@@ -63,6 +65,8 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
         f.train.steps_per_stage = int(fd.get("steps") or cfg.train.steps_per_stage)
         f.train.budget, f.train.schedule, f.train.optimizer_state = "stage", "restart", "reset"
         f.model = OmegaConf.merge(f.model, fd.get("model") or {})
+        if "finetune" not in (fd.get("model") or {}) and not (cfg.model.get("pretrained") or cfg.model.get("weights")):
+            f.model.finetune = "full"  # a random-init backbone is trained whole (LoRA on random weights learns little)
         f.model.init = None
         f.cl = OmegaConf.load(CONF_DIR / "cl" / "none.yaml")
         f.eval.samm = False

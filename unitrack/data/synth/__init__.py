@@ -39,6 +39,9 @@ __all__ = ["generate", "ensure_default", "render_sequence", "sequence_name", "Sy
 DEFAULT_SIZE = (320, 240)  # (W, H)
 DEFAULT_FRAMES = 100
 DEFAULT_SEQUENCES = 8  # training sequences per task; test defaults to max(2, sequences // 2)
+#: RGB-world training sequences per task sequence: a random-init tracker memorises 16 RGB sequences
+#: (docs/benchmarks.md, "Why the foundation is weak"); 96 cost ~20 s more to generate
+RGB_PER_SEQUENCE = 12
 MANIFEST = "unibench.txt"
 RGB_SPLITS = ("train", "val")
 _TASK_ID = {"rgbt": 0, "rgbd": 1, "rgbe": 2, "rgb": 3}
@@ -148,7 +151,7 @@ def generate(out: str | Path, seed: int = 0, sequences: int = DEFAULT_SEQUENCES,
     """Write the three synthetic datasets, the RGB-only world and the unified test manifest under `out`.
 
     `sequences` is the number of training sequences per task; the RGB world (GOT-10k layout, for the
-    RGB foundation stage) gets `rgb_sequences` training sequences (default 2 x sequences, 0 = none) and
+    RGB foundation stage) gets `rgb_sequences` training sequences (default 12 x sequences, 0 = none) and
     a quarter as many validation ones. `workers` processes render in parallel (default: one per core, at
     most 2); the bytes do not depend on it. An existing complete dataset (one with a manifest) is
     replaced only with overwrite=True; a non-empty folder that is not one is never touched.
@@ -169,7 +172,7 @@ def generate(out: str | Path, seed: int = 0, sequences: int = DEFAULT_SEQUENCES,
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
-        n_rgb = 2 * int(sequences) if rgb_sequences is None else int(rgb_sequences)
+        n_rgb = RGB_PER_SEQUENCE * int(sequences) if rgb_sequences is None else int(rgb_sequences)
         jobs, names = _jobs(tmp, int(seed), {"train": int(sequences), "test": n_test}, n_rgb, int(frames), size)
         for task, splits in names.items():
             for split in splits:

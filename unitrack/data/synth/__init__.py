@@ -208,4 +208,17 @@ def ensure_default(root: Path) -> Path:
     elif not (root / "lasher" / "Attributes_order.txt").is_file():
         print(f"unitrack: {root} predates the photographic world; regenerating the default synthetic dataset")
         generate(root, overwrite=True)
+    elif _default_sized(root) and _count(root / RGB_DATASET / "train" / "list.txt") < RGB_PER_SEQUENCE * DEFAULT_SEQUENCES:
+        print(f"unitrack: {root} holds the earlier 16-sequence RGB world; regenerating the default synthetic dataset")
+        generate(root, overwrite=True)
     return root
+
+
+def _count(list_file: Path) -> int:
+    return sum(1 for ln in list_file.read_text().splitlines() if ln.strip())
+
+
+def _default_sized(root: Path) -> bool:
+    """Whether `root` holds a world of the default task size (a custom `unitrack synth` world is kept as is)."""
+    f = root / "lasher" / "trainingsetList.txt"
+    return f.is_file() and _count(f) == DEFAULT_SEQUENCES

@@ -140,7 +140,7 @@ def test_readers_load_what_was_written_with_attributes(small):
     assert [s.task for s in bench] == ["rgbt"] * 2 + ["rgbd"] * 2 + ["rgbe"] * 2
     assert all(s.attributes and "camera_motion" in s.attributes for s in bench)
     rgb = load_dataset("got10k", small / "got10k", "train")
-    assert len(rgb) == 12 * 2 and all(s.task == "rgb" and len(s) == 16 for s in rgb)
+    assert len(rgb) == 4 * 2 and all(s.task == "rgb" and len(s) == 16 for s in rgb)
 
 
 # ---------------------------------------------------------------- sensor models on hand-made scenes
@@ -305,24 +305,43 @@ def test_existing_dataset_needs_overwrite_and_foreign_folders_are_refused(small,
     assert (foreign / "notes.txt").read_text() == "keep me"
 
 
-def test_ensure_default_generates_only_when_manifest_missing(tmp_path, monkeypatch, capsys):
+def test_ensure_default_generates_only_when_missing_or_an_older_default(tmp_path, monkeypatch, capsys):
+    import json
+
     calls = []
-    monkeypatch.setattr(synth, "generate", lambda root, **k: calls.append(root) or root)
-    assert synth.ensure_default(tmp_path / "x") == tmp_path / "x"
-    assert calls == [tmp_path / "x"] and "generating" in capsys.readouterr().out
+    monkeypatch.setattr(synth, "generate", lambda root, **k: calls.append((root, k)) or root)
     x = tmp_path / "x"
-    x.mkdir()
+    marker = x / synth.DEFAULT_MARKER
+    assert synth.ensure_default(x) == x
+    assert len(calls) == 1 and "generating" in capsys.readouterr().out
+    p = synth.default_parameters()
+    assert calls[0][1]["sequences"] == p["sequences"] == 24 and calls[0][1]["test_sequences"] == 4
+    assert calls[0][1]["rgb_sequences"] == 96 and not calls[0][1]["overwrite"]
+    assert json.loads(marker.read_text()) == p
     (x / synth.MANIFEST).write_text("# task,dataset,sequence\n")
-    synth.ensure_default(x)  # a dataset from before the RGB-only world: regenerated
-    assert len(calls) == 2 and "predates" in capsys.readouterr().out
+    synth.ensure_default(x)  # the current default: kept
+    assert len(calls) == 1 and capsys.readouterr().out == ""
+    marker.write_text(json.dumps({**p, "sequences": 8}))  # made by an earlier default: regenerated
+    synth.ensure_default(x)
+    assert len(calls) == 2 and calls[1][1]["overwrite"] and "other defaults" in capsys.readouterr().out
+    marker.unlink()  # worlds from before the marker, recognised by their files
+    synth.ensure_default(x)  # a dataset from before the RGB-only world
+    assert len(calls) == 3 and "predates" in capsys.readouterr().out
+    marker.unlink()
     (x / synth.RGB_DATASET / "train").mkdir(parents=True)
     (x / synth.RGB_DATASET / "train" / "list.txt").write_text("")
     synth.ensure_default(x)  # ... and one from before the photographic world
-    assert len(calls) == 3 and "photographic" in capsys.readouterr().out
+    assert len(calls) == 4 and "photographic" in capsys.readouterr().out
+    marker.unlink()
     (x / "lasher").mkdir()
     (x / "lasher" / "Attributes_order.txt").write_text("NO")
-    synth.ensure_default(x)
-    assert len(calls) == 3 and capsys.readouterr().out == ""
+    (x / "lasher" / "trainingsetList.txt").write_text("".join(f"t_{i:03d}\n" for i in range(8)))
+    synth.ensure_default(x)  # ... and the earlier 8-sequence default
+    assert len(calls) == 5 and "8-sequence" in capsys.readouterr().out
+    marker.unlink()
+    (x / "lasher" / "trainingsetList.txt").write_text("".join(f"t_{i:03d}\n" for i in range(5)))
+    synth.ensure_default(x)  # a custom `unitrack synth` world without the marker: kept
+    assert len(calls) == 5 and capsys.readouterr().out == ""
 
 
 @pytest.mark.parametrize("kw,key", [(dict(frames=3), "frames"), (dict(sequences=0), "sequences"),

@@ -46,9 +46,12 @@ def config_hash(cfg: DictConfig) -> str:
 def foundation_config(cfg: DictConfig) -> DictConfig:
     """The RGB foundation run that `cfg` starts from: its data, backbone, optimiser, trainer, evaluation
     and seed; one `single` stage on task rgb of `foundation.steps` steps; `foundation.model` merged into
-    the model (default: no X branch, shared LoRA, fused head); no CL method, no init of its own. A
-    randomly initialised backbone (no `pretrained`, no `weights`) is fine-tuned whole unless
-    `foundation.model.finetune` says otherwise; a pre-trained one keeps the model's own mode (LoRAT: LoRA)."""
+    the model (default: no X branch, shared LoRA, fused head) and `foundation.optim` into the optimiser
+    (a sweep of the study's lr or rank pins them, so every point starts from one foundation); no CL
+    method, no init of its own. A
+    randomly initialised backbone (no `pretrained`, no `weights`) is trained from scratch: whole
+    (unless `foundation.model.finetune` says otherwise) at `foundation.scratch_lr` (unless
+    `foundation.optim.lr` does); a pre-trained one keeps the model's own mode and lr (LoRAT: LoRA, 1e-4)."""
     from unitrack.cli import CONF_DIR
 
     if "rgb" not in (cfg.data.get("tasks") or {}):
@@ -65,8 +68,12 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
         f.train.steps_per_stage = int(fd.get("steps") or cfg.train.steps_per_stage)
         f.train.budget, f.train.schedule, f.train.optimizer_state = "stage", "restart", "reset"
         f.model = OmegaConf.merge(f.model, fd.get("model") or {})
-        if "finetune" not in (fd.get("model") or {}) and not (cfg.model.get("pretrained") or cfg.model.get("weights")):
-            f.model.finetune = "full"  # a random-init backbone is trained whole (LoRA on random weights learns little)
+        f.optim = OmegaConf.merge(f.optim, fd.get("optim") or {})
+        if not (cfg.model.get("pretrained") or cfg.model.get("weights")):  # a random-init backbone: from scratch
+            if "finetune" not in (fd.get("model") or {}):
+                f.model.finetune = "full"  # trained whole (LoRA on random weights learns little)
+            if "lr" not in (fd.get("optim") or {}):
+                f.optim.lr = float(fd.get("scratch_lr", 1e-3))  # from scratch, not the study's fine-tuning lr
         f.model.init = None
         f.cl = OmegaConf.load(CONF_DIR / "cl" / "none.yaml")
         f.eval.samm = False

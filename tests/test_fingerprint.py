@@ -76,7 +76,7 @@ def test_resume_force_continues_and_records_the_override(trained, tmp_path):
     shutil.copytree(run0, run)
     train(_cfg([*overrides, "optim.lr=0.01", "resume=force"]), run)
     fp = json.loads((run / "fingerprint.json").read_text())
-    assert fp["forced_resume"]["differences"] == ["optim.lr: 0.001 -> 0.01"]
+    assert fp["forced_resume"]["differences"] == ["optim.lr: 0.0001 -> 0.01"]
 
 
 def _eval(args):

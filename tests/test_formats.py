@@ -633,7 +633,7 @@ def test_got10k_splits_absence_cover_cut_and_first_frame_test_gt(tmp_path):
 
 def test_synthetic_rgb_world_reads_as_got10k(synth_root):
     tr, va = load_dataset("got10k", synth_root / "got10k", "train"), load_dataset("got10k", synth_root / "got10k", "val")
-    assert len(tr) == 4 and len(va) == 1 and all(s.task == "rgb" and s.visible.any() for s in tr + va)
+    assert len(tr) == 8 and len(va) == 2 and all(s.task == "rgb" and s.visible.any() for s in tr + va)
 
 
 @pytest.fixture

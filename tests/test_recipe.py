@@ -46,7 +46,7 @@ def test_warmup_start_ratio_zero_is_todays_ramp_and_lorat_starts_at_1e_7():
 
 def test_paper_variants_select_loRAT_optim_and_augment_and_the_command_line_wins():
     tiny = compose("train")
-    assert (tiny.optim.lr, tiny.optim.warmup_start_ratio, tiny.data.augment.flip) == (1e-3, 0.0, "pair")
+    assert (tiny.optim.lr, tiny.optim.warmup_start_ratio, tiny.data.augment.flip) == (1e-4, 0.0, "pair")
     for m in PAPER:
         c = compose("train", [f"model={m}"])
         assert (c.optim.lr, c.optim.weight_decay, c.optim.min_lr_ratio, c.optim.warmup_start_ratio) == \

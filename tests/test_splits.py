@@ -85,8 +85,8 @@ def test_holdout_sequences_leave_training_and_form_validation(data_cfg):
 
 def test_a_dataset_s_own_val_split_is_used_and_not_held_out(data_cfg):
     val, rec = validation_sequences(data_cfg, "rgb")
-    assert [s.name for s in val] == ["GOT-10k_Val_000001"] and rec["split"] == "val"
-    assert len(training_sequences(data_cfg, "rgb")) == 4  # all of train: nothing held out
+    assert [s.name for s in val] == ["GOT-10k_Val_000001", "GOT-10k_Val_000002"] and rec["split"] == "val"
+    assert len(training_sequences(data_cfg, "rgb")) == 8  # all of train: nothing held out
 
 
 @pytest.mark.parametrize("key, value, where", [

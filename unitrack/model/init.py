@@ -57,14 +57,23 @@ def build_start_model(model_cfg) -> nn.Module:
         raise
 
 
-def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
-    """The tracker's tensors from a unitrack/Lightning checkpoint or a plain state dict."""
+def read_checkpoint(path: Path):
+    """The object a start-weights file holds (read once: checkpoints of the paper variants are large)."""
     if not path.is_file():
         raise ConfigError("model.init", f"checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=False)
+        return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file
         raise ConfigError("model.init", f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
+
+
+def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
+    """The tracker's tensors from a unitrack/Lightning checkpoint or a plain state dict."""
+    return state_dict_of(read_checkpoint(path), path, strip_model)
+
+
+def state_dict_of(obj, path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
+    """The tracker's tensors of a file's object (`read_checkpoint`); `path` names it in errors."""
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
@@ -76,21 +85,25 @@ def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Ten
     return obj
 
 
+def is_lora_key(k: str) -> bool:
+    return ".lora_A." in k or ".lora_B." in k
+
+
 def has_lora(sd: dict[str, torch.Tensor]) -> bool:
-    return any(".lora_A." in k or ".lora_B." in k for k in sd)
+    return any(is_lora_key(k) for k in sd)
 
 
-def merged_source(path: Path) -> dict[str, torch.Tensor] | None:
-    """A unitrack checkpoint whose tracker holds LoRA, as the plain tracker it computes (its shared LoRA
-    folded into the base weights by the model's own `merge`); None for a file without LoRA or without
-    the model config that says LoRA's alpha and rank (a plain state dict is loaded key by key)."""
-    from unitrack.train.checkpoint import load_model
+def merged_source(obj, sd: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor] | None:
+    """A unitrack checkpoint (`obj`, its tracker tensors `sd`) whose tracker holds LoRA, as the plain
+    tracker it computes (its shared LoRA folded into the base weights by the model's own `merge`); None
+    for a file without LoRA or without the model config that says LoRA's alpha and rank (a plain state
+    dict is loaded key by key)."""
+    from unitrack.train.checkpoint import model_from_checkpoint
 
-    sd = read_state_dict(path)
     if not has_lora(sd):
         return None
     try:
-        src, _ = load_model(path)
+        src, _ = model_from_checkpoint(obj, path)
     except ConfigError:
         return None
     if getattr(src, "experts", "shared") != "shared":
@@ -107,10 +120,6 @@ def to_wrapped_names(sd: dict[str, torch.Tensor], own: dict) -> dict[str, torch.
         wrapped = f"{stem}.base_layer.{leaf}"
         out[wrapped if k not in own and wrapped in own else k] = v
     return out
-
-
-def _is_lora_key(k: str) -> bool:
-    return ".lora_A." in k or ".lora_B." in k
 
 
 def _names(keys: list[str]) -> str:
@@ -151,13 +160,15 @@ def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[s
         rep = compare(model, sd, lorat_import.is_model_initialised, unmapped)
     else:
         path = Path(spec).expanduser()
-        merged = merged_source(path) if path.is_file() else None
-        sd = merged if merged is not None else read_state_dict(path)
+        obj = read_checkpoint(path)
+        sd = state_dict_of(obj, path)
+        merged = merged_source(obj, sd, path)
+        sd = merged if merged is not None else sd
         if has_lora(sd):  # a plain state dict with LoRA: loaded key by key (adapters must match)
             rep = compare(model, sd)
         else:  # the start tracker as plain weights: this run's LoRA (if any) starts fresh on top
             sd = to_wrapped_names(sd, model.state_dict())
-            rep = compare(model, sd, _is_lora_key)
+            rep = compare(model, sd, is_lora_key)
     problems = []
     if rep["missing"]:
         problems.append(f"missing {_names(rep['missing'])}")

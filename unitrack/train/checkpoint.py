@@ -22,6 +22,11 @@ def load_model(path: str | Path, map_location: str = "cpu") -> tuple[nn.Module, 
         ckpt = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as e:  # a truncated or foreign file
         raise ConfigError("ckpt", f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
+    return model_from_checkpoint(ckpt, path)
+
+
+def model_from_checkpoint(ckpt, path: str | Path) -> tuple[nn.Module, dict]:
+    """`load_model` of a checkpoint already read (`path` only names it in errors)."""
     st = ckpt.get("unitrack") if isinstance(ckpt, dict) else None
     if not st or not st.get("model_cfg"):
         raise ConfigError("ckpt", f"{path} was not written by `unitrack train` (no model config inside)")

@@ -60,6 +60,7 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
                           "GOT-10k / TrackingNet roots), or set model.init=PATH / null")
     f = copy.deepcopy(cfg)
     fd = cfg.get("foundation") or {}
+    fd_model, fd_optim = fd.get("model") or {}, fd.get("optim") or {}
     with open_dict(f):
         for k in ("hydra", "foundation", "hparams_search"):
             f.pop(k, None)
@@ -67,12 +68,12 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
         f.train.mode, f.train.order = "single", ["rgb"]
         f.train.steps_per_stage = int(fd.get("steps") or cfg.train.steps_per_stage)
         f.train.budget, f.train.schedule, f.train.optimizer_state = "stage", "restart", "reset"
-        f.model = OmegaConf.merge(f.model, fd.get("model") or {})
-        f.optim = OmegaConf.merge(f.optim, fd.get("optim") or {})
+        f.model = OmegaConf.merge(f.model, fd_model)
+        f.optim = OmegaConf.merge(f.optim, fd_optim)
         if not (cfg.model.get("pretrained") or cfg.model.get("weights")):  # a random-init backbone: from scratch
-            if "finetune" not in (fd.get("model") or {}):
+            if "finetune" not in fd_model:
                 f.model.finetune = "full"  # trained whole (LoRA on random weights learns little)
-            if "lr" not in (fd.get("optim") or {}):
+            if "lr" not in fd_optim:
                 f.optim.lr = float(fd.get("scratch_lr", 1e-3))  # from scratch, not the study's fine-tuning lr
         f.model.init = None
         f.cl = OmegaConf.load(CONF_DIR / "cl" / "none.yaml")

@@ -240,14 +240,15 @@ def ensure_default(root: Path) -> Path:
     from unitrack.eval.results import write_text_atomic
 
     root = Path(root)
-    if (root / MANIFEST).is_file():
+    regenerate = (root / MANIFEST).is_file()
+    if regenerate:
         why = _stale_default(root)
         if why is None:
             return root
         print(f"unitrack: {root} {why}; regenerating the default synthetic dataset")
     else:
         print(f"unitrack: no {MANIFEST} in {root}; generating the default synthetic dataset there")
-    p, regenerate = default_parameters(), (root / MANIFEST).is_file()
+    p = default_parameters()
     generate(root, seed=p["seed"], sequences=p["sequences"], test_sequences=p["test_sequences"],
              rgb_sequences=p["rgb_sequences"], frames=p["frames"], size=tuple(p["size"]), overwrite=regenerate)
     root.mkdir(parents=True, exist_ok=True)

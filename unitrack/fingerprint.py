@@ -24,7 +24,10 @@ from unitrack.errors import ConfigError
 
 FILE = "fingerprint.json"
 #: dotted-key prefixes that do not change any number a run produces.
-NEUTRAL = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search", "resume", "data.num_workers",
+#: `test` is recorded in test_metrics.json itself (a change re-scores the test split, unitrack/train/records.py);
+#: `study` says where records are copied.
+NEUTRAL = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search", "resume", "test", "study",
+           "data.num_workers",
            "data.generate_if_missing", "eval.workers", "eval.decode", "eval.batch_size", "eval.resume",
            "eval.export", "device", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 

@@ -4,8 +4,12 @@ Every run folder holds config.yaml (written at start) and, when finished, matrix
 by the `method` tag every experiment config carries (an untagged run is named from its fields and marked
 "untagged"). Runs are averaged only like with like: a group is every run whose full resolved config is
 the same except the seed and path/run-dir keys, and the report lists which keys tell the groups of one
-method apart. Numbers are mean ± std over the seeds of a group. Unfinished or failed runs are listed as
-such, never dropped silently.
+method apart. Numbers are mean ± sample std (ddof=1) over the seeds of a group with a bootstrap interval
+(unitrack/stats.py). A run that scored its test split (test_metrics.json, unitrack/train/test_split.py)
+enters the test tables and the paper's claims (unitrack/claims.py): paired differences over seeds and test
+sequences with a verdict each. The report needs only these records: no checkpoint, no dataset (the
+optional analyses of one checkpoint excepted). Unfinished or failed runs are listed as such, never dropped
+silently.
 
 Continual metrics beside BWT and today's forgetting (max over ALL stages − final): forgetting as
 Chaudhry et al. 2018 define it (max over the stages from the one that trained the task up to the one
@@ -27,8 +31,11 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from unitrack import TASKS
+from unitrack.claims import all_claims, group_scores
 from unitrack.eval.metrics import task_forgetting
 from unitrack.eval.results import write_text_atomic
+from unitrack.stats import POOLED, Bootstrap, align, sample_sd, spearman
+from unitrack.train import test_split
 
 
 def inferred_method(cfg) -> str:
@@ -136,12 +143,19 @@ def collect(root: Path) -> tuple[list[dict], list[dict]]:
         m = run / "matrix.json"
         if m.exists():
             info["matrix"] = json.loads(m.read_text())
+            info["test"] = test_split.read(run)
             done.append(info)
         else:
-            stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").exists() else []
-            info["status"] = f"unfinished: {len(stages)} stage(s) evaluated, no matrix.json"
+            info["status"] = job_status(run)
             broken.append(info)
     return done, broken
+
+
+def job_status(run: Path) -> str:
+    """Why a run folder has no matrix.json: the one place that reads a job's progress (a record of a failed
+    job, once the launcher writes one, is read here too)."""
+    stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").exists() else []
+    return f"unfinished: {len(stages)} stage(s) evaluated, no matrix.json"
 
 
 def final_scores(r: dict) -> dict[str, float]:
@@ -160,11 +174,16 @@ def forgetting_by_task(matrix: dict) -> dict[str, float]:
     return {t: float(v) for t, v in zip(tasks, task_forgetting(R))}
 
 
-def _ms(vals: list[float]) -> str:
+def _ms(vals: list[float], boot: Bootstrap | None = None) -> str:
+    """mean ± sample std over seeds, and with `boot` the bootstrap interval over seeds."""
     vals = [v for v in vals if v is not None and np.isfinite(v)]
     if not vals:
         return "–"
-    return f"{np.mean(vals):.3f}" + (f" ± {np.std(vals):.3f}" if len(vals) > 1 else "")
+    text = f"{np.mean(vals):.3f}" + (f" ± {sample_sd(vals):.3f}" if len(vals) > 1 else "")
+    if boot is not None and len(vals) > 1:
+        e = boot.mean(vals)
+        text += f" [{e.lo:.3f}, {e.hi:.3f}]"
+    return text
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -195,11 +214,6 @@ def pick_checkpoint(done: list[dict], root: Path) -> Path | None:
     return None
 
 
-def _spearman(a: list[float], b: list[float]) -> float:
-    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
-    return float(np.corrcoef(ra, rb)[0, 1]) if len(a) > 1 else float("nan")
-
-
 def analyse(ckpt: Path, benchmark: Path, out: Path, cap: dict, n: int, robustness: bool, distance: bool) -> list[str]:
     """Modality distance (MMD) and missing-modality robustness for one checkpoint on the benchmark."""
     from unitrack.data.formats import load_dataset
@@ -226,7 +240,7 @@ def analyse(ckpt: Path, benchmark: Path, out: Path, cap: dict, n: int, robustnes
             if len(tasks) < 2:
                 continue
             degr = [float(np.mean([v for vs in cap[(meth, t)].values() for v in vs])) for t in tasks]
-            rho = _spearman([d["per_task"][t] for t in tasks], [-x for x in degr])
+            rho = spearman([d["per_task"][t] for t in tasks], [-x for x in degr])
             rows.append([meth, ", ".join(f"{t}: {d['per_task'][t]:.4f} / {g:+.3f}" for t, g in zip(tasks, degr)),
                          f"{rho:+.2f}"])
         md += ["Per task: mean distance of its X modality to the other tasks' X modalities / SR degradation "
@@ -251,19 +265,159 @@ def analyse(ckpt: Path, benchmark: Path, out: Path, cap: dict, n: int, robustnes
     return md
 
 
-def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
+VERDICT_COLOURS = {"reproduced": "tab:green", "contradicted": "tab:red", "inconclusive": "tab:grey"}
+
+
+def _bars(ests) -> list[np.ndarray]:
+    """Error-bar lengths below and above each estimate (a percentile interval need not hold its point
+    estimate: a bar is never negative; a NaN interval draws none)."""
+    v = np.array([e.value for e in ests])
+    lo = np.nan_to_num(np.array([e.lo for e in ests]), nan=np.nan_to_num(v))
+    hi = np.nan_to_num(np.array([e.hi for e in ests]), nan=np.nan_to_num(v))
+    return [np.maximum(v - lo, 0.0), np.maximum(hi - v, 0.0)]
+
+
+def _errorbar(ax, x, ests, **kw) -> None:
+    """Points with their interval as error bars."""
+    ax.errorbar(x, [e.value for e in ests], yerr=_bars(ests), fmt="o", capsize=3, **kw)
+
+
+def test_section(groups: list[dict], boot: Bootstrap, out: Path, plt) -> list[str]:
+    """Per group: each task's and the pooled test SR/PR, mean ± sample std over seeds [bootstrap interval over
+    seeds and test sequences]; test_methods.csv and test_methods.png."""
+    keys = [(t, m) for t in TASKS for m in ("SR", "PR")] + [(POOLED, "SR"), (POOLED, "PR")]
+    rows, csv_rows, pooled = [], [], []
+    for g in groups:
+        cells, csv_cells = [], []
+        sc = {m: group_scores(g, m) for m in ("SR", "PR")}
+        if sc["SR"] is None:
+            continue
+        stats = {}
+        for m, s in sc.items():
+            seeds, uids, tasks, X = align([s])
+            stats[m] = (s, *boot.means(X, tasks))
+        for key, m in keys:
+            s, point, reps = stats[m]
+            if key not in point:
+                cells.append("–")
+                csv_cells += ["", "", "", ""]
+                continue
+            e = boot.interval(float(point[key][0]), reps[key][:, 0])
+            sd = sample_sd(list(s.per_seed(key)))
+            cells.append(f"{e.value:.3f}" + (f" ± {sd:.3f}" if np.isfinite(sd) else "") + f" [{e.lo:.3f}, {e.hi:.3f}]")
+            csv_cells += [e.value, sd if np.isfinite(sd) else "", e.lo, e.hi]
+            if (key, m) == (POOLED, "SR"):
+                pooled.append((g["method"], e))
+        s = sc["SR"]
+        setting = ", ".join(f"{k}={v}" for k, v in g["differs"].items()) or "–"
+        rows.append([g["method"], setting, ",".join(map(str, s.seeds)), str(len(s.uids)), *cells])
+        csv_rows.append([g["method"], setting, len(s.seeds), len(s.uids), *csv_cells])
+    if not rows:
+        return ["## Methods on the test split\n", "No run holds test scores (test_metrics.json): train with "
+                "test.enabled=true.", ""]
+    names = [f"{t}_{m}" for t, m in keys]
+    _write_csv(out / "test_methods.csv", ["method", "setting", "seeds", "sequences",
+                                          *(f"{n}_{x}" for n in names for x in ("mean", "sd", "lo", "hi"))], csv_rows)
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(pooled) + 1), 3.2))
+    _errorbar(ax, range(len(pooled)), [e for _, e in pooled])
+    ax.set_xticks(range(len(pooled)), [m for m, _ in pooled], rotation=45, ha="right", fontsize=7)
+    ax.set_ylabel("pooled test SR")
+    fig.tight_layout()
+    fig.savefig(out / "test_methods.png", dpi=110)
+    plt.close(fig)
+    return ["## Methods on the test split (test_metrics.json)\n",
+            "Each cell: mean over seeds of the run's score ± sample std over seeds (ddof=1) [interval over "
+            "seeds and test sequences]. `sequences`: the test sequences every seed of the row was scored on.\n",
+            _table(["method", "setting", "seeds", "sequences", *names], rows), "", "![](test_methods.png)", ""]
+
+
+def claims_section(groups: list[dict], boot: Bootstrap, margin: float, out: Path, plt) -> list[str]:
+    """The paper's claims as paired statistics with verdicts (unitrack/claims.py); claims.csv, claims.png,
+    capacity_test.png and orders_test.png."""
+    found = all_claims(groups, boot, margin)
+    cl = found["claims"]
+    md = ["## The paper's claims (test split, paired)\n"]
+    if not cl:
+        return md + ["No comparable runs with test scores (test_metrics.json): nothing to test.", ""]
+    md += ["Differences pair runs of the same seed (same RGB foundation) on the same test sequences; groups are "
+           "compared only when their configs agree on every key but the method's. Verdict: reproduced = the "
+           "interval excludes 0 in the paper's direction, contradicted = it excludes 0 the other way, else "
+           f"inconclusive; for the order spread: the interval lies below (above) the margin {margin:g}.\n",
+           _table(["claim", "comparison", "setting", "metric", "paper", "estimate [interval]", "seeds",
+                   "sequences", "verdict"],
+                  [[c.claim, c.comparison, c.setting, c.metric, c.paper, c.estimate.fmt(sign=c.kind != "spread"),
+                    str(c.seeds), str(c.sequences), f"**{c.verdict}**"] for c in cl]), ""]
+    _write_csv(out / "claims.csv", ["claim", "comparison", "setting", "metric", "paper", "kind", "estimate", "lo",
+                                    "hi", "seeds", "sequences", "verdict"],
+               [[c.claim, c.comparison, c.setting, c.metric, c.paper, c.kind, c.estimate.value, c.estimate.lo,
+                 c.estimate.hi, c.seeds, c.sequences, c.verdict] for c in cl])
+    diffs = [c for c in cl if c.kind == "difference"]
+    if diffs:
+        fig, ax = plt.subplots(figsize=(6.5, 0.3 * len(diffs) + 1.2))
+        for i, c in enumerate(diffs):
+            ax.errorbar([c.estimate.value], [i], xerr=_bars([c.estimate]), fmt="o", capsize=3,
+                        color=VERDICT_COLOURS[c.verdict])
+        ax.axvline(0, color="k", lw=0.5)
+        ax.set_yticks(range(len(diffs)), [f"{c.comparison} ({c.metric})" for c in diffs], fontsize=6)
+        ax.invert_yaxis()
+        ax.set_xlabel("paired difference (green: reproduced, red: contradicted, grey: inconclusive)", fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "claims.png", dpi=110)
+        plt.close(fig)
+        md += ["![](claims.png)", ""]
+    cap = [r for r in found["capacity"] if r["task"] == POOLED]
+    if cap:
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        for k, meth in enumerate(sorted({r["method"] for r in cap})):
+            rs = [r for r in cap if r["method"] == meth]
+            _errorbar(ax, [r["depth"] + 0.05 * k for r in rs], [r["estimate"] for r in rs], label=meth)
+        ax.axhline(0, color="k", lw=0.5)
+        ax.set_xlabel("X-branch depth (blocks)")
+        ax.set_ylabel("pooled test SR, unified − single")
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        fig.savefig(out / "capacity_test.png", dpi=110)
+        plt.close(fig)
+        _write_csv(out / "capacity_test.csv", ["method", "x_branch_depth", "task", "difference", "lo", "hi", "seeds",
+                                               "sequences"],
+                   [[r["method"], r["depth"], r["task"], r["estimate"].value, r["estimate"].lo, r["estimate"].hi,
+                     r["seeds"], r["sequences"]] for r in found["capacity"]])
+        md += ["Capacity: paired unified − single-task difference at each X-branch depth (test, pooled SR; "
+               "capacity_test.csv has every task).\n", "![](capacity_test.png)", ""]
+    if found["orders"]:
+        rows = found["orders"]
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        _errorbar(ax, range(len(rows)), [r["estimate"] for r in rows])
+        ax.set_xticks(range(len(rows)), [f"{r['method']} {r['order']}" for r in rows], rotation=45, ha="right",
+                      fontsize=7)
+        ax.set_ylabel("pooled test SR")
+        fig.tight_layout()
+        fig.savefig(out / "orders_test.png", dpi=110)
+        plt.close(fig)
+        md += ["Task order: pooled test SR of each order.\n", "![](orders_test.png)", ""]
+    return md
+
+
+def build_report(root: Path, out: Path, analysis: dict | None = None, stats: dict | None = None) -> dict:
+    """report.md, CSV tables and figures from the runs under `root`; `stats`: resamples, seed, level,
+    order_margin (conf/report.yaml)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    st = {"resamples": 10000, "seed": 0, "level": 0.95, "order_margin": 0.02, **(stats or {})}
+    boot = Bootstrap(int(st["resamples"]), int(st["seed"]), float(st["level"]))
     done, broken = collect(root)
     out.mkdir(parents=True, exist_ok=True)
-    md = [f"# unitrack report\n\nSource: `{root}` — {len(done)} finished run(s), {len(broken)} unfinished.\n"]
+    md = [f"# unitrack report\n\nSource: `{root}` — {len(done)} finished run(s), {len(broken)} unfinished.\n",
+          f"Statistics: mean ± sample std (ddof=1) over seeds; {boot.describe()}.\n"]
     cols = [f"{t}_{m}" for t in TASKS for m in ("SR", "PR")] + ["pooled_SR", "pooled_PR"]
+    groups = group_runs(done)
+    md += claims_section(groups, boot, float(st["order_margin"]), out, plt)
+    md += test_section(groups, boot, out, plt)
 
     # 1. paper-style table: one row per like-with-like group (same config but the seed); seeds averaged
-    groups = group_runs(done)
     rows, csv_rows = [], []
     for g in groups:
         runs = g["runs"]
@@ -272,11 +426,11 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
         setting = ", ".join(f"{k}={v}" for k, v in g["differs"].items()) or "–"
         r0 = runs[0]
         rows.append([g["method"], setting, str(r0["depth"]), str(r0["rank"]), r0["order"], seeds]
-                    + [_ms([s.get(c) for s in sc]) for c in cols])
+                    + [_ms([s.get(c) for s in sc], boot) for c in cols])
         csv_rows.append([g["method"], setting, r0["depth"], r0["rank"], r0["order"], len(runs)]
                         + [float(np.mean([s[c] for s in sc if c in s])) if any(c in s for s in sc) else ""
                            for c in cols])
-    md += ["## Methods (final scores; mean ± std over seeds of identical configs)\n",
+    md += ["## Methods on the validation split (matrix.json final row; mean ± sample std [interval over seeds])\n",
            "Runs are averaged only when their whole resolved config is the same except the seed (and paths); "
            "`setting` lists the keys on which a row differs from the other rows of its method.\n",
            _table(["method", "setting", "x depth", "rank", "order", "seeds", *cols], rows), ""]
@@ -358,7 +512,8 @@ def build_report(root: Path, out: Path, analysis: dict | None = None) -> dict:
             ex = [continual_extras(r["matrix"]) for r in runs]
             fc = [e.get("forgetting_chaudhry") for e in ex]
             fwt = [e.get("fwt") for e in ex]
-            rows.append([m, o, _ms(pooled), _ms(bwt), *(_ms(fg[t]) for t in TASKS), _ms(fc), _ms(fwt),
+            rows.append([m, o, _ms(pooled, boot), _ms(bwt, boot), *(_ms(fg[t], boot) for t in TASKS), _ms(fc, boot),
+                         _ms(fwt, boot),
                          str(len(runs))])
             csv_rows.append([m, o, float(np.mean(pooled)), *(float(np.mean([x for x in v if x is not None]))
                                                              if any(x is not None for x in v) else ""

@@ -43,7 +43,7 @@ def bench_train(cfg: DictConfig, device: str) -> dict:
         for t in data_cfg.tasks:  # the synthetic layout: <root>/<dataset>
             data_cfg.tasks[t].root = str(gen / data_cfg.tasks[t].dataset)
     else:
-        ensure_default(Path(cfg.data.root))
+        ensure_default(Path(cfg.data.root), cfg.data.get("synth"))
     data_cfg.batch_size = b
     model = instantiate(cfg.model).to(device)
     geo = {k: getattr(model, k) for k in ("template_size", "search_size", "template_factor", "search_factor",

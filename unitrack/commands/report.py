@@ -15,7 +15,8 @@ def run(cfg: DictConfig) -> dict:
     root = Path(cfg.runs)
     if not root.is_dir():
         raise ConfigError("runs", f"{root} is not a folder of unitrack runs")
-    res = build_report(root, run_dir(), OmegaConf.to_container(cfg.analysis, resolve=True))
+    res = build_report(root, run_dir(), OmegaConf.to_container(cfg.analysis, resolve=True),
+                       OmegaConf.to_container(cfg.stats, resolve=True))
     print(f"report over {res['finished']} finished and {res['unfinished']} unfinished run(s): "
           f"{run_dir() / 'report.md'}")
     return res

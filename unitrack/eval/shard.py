@@ -210,3 +210,37 @@ def on_main(ranks: Ranks, fn):
     if err is not None:
         raise ResultsError("rank 0", err)
     return value
+
+
+def track_and_score(model, sequences: list[Seq], results_dir, eval_cfg, tracker_kwargs: dict | None = None,
+                    what: str = "evaluation") -> tuple[dict, dict]:
+    """Track `sequences` in one batched pass with `model` in eval mode, sharded over the ranks of a running
+    process group (a DDP training run's), then score them on rank 0 with `eval_cfg.protocol`.
+
+    Returns (score's metrics, the runner's figures), the same on every rank. `eval_cfg` gives batch_size,
+    workers, decode, amp and pad (a training config's `eval`). A sequence that cannot be tracked is an error
+    (its message starts with `what`): scores of part of a split would be a wrong number."""
+    import torch
+
+    from unitrack.eval.runner import failure_summary
+    from unitrack.eval.score import score
+
+    ranks = current_ranks()
+    was = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    try:
+        with torch.no_grad():
+            stats = run_sharded(model, sequences, results_dir, ranks, batch_size=int(eval_cfg["batch_size"]),
+                                workers=int(eval_cfg["workers"]), decode=str(eval_cfg.get("decode", "thread")),
+                                progress=False, tracker_kwargs={"device": str(device), "amp": eval_cfg.get("amp", False),
+                                                                "pad": str(eval_cfg.get("pad", "current")),
+                                                                **(tracker_kwargs or {})})
+    finally:
+        model.train(was)
+    if stats["failed"]:
+        from unitrack.errors import DatasetError
+
+        raise DatasetError(stats["failed"][0]["uid"], f"{what}: " + failure_summary(stats["failed"], len(sequences)))
+    metrics = on_main(ranks, lambda: score(sequences, results_dir, protocol=eval_cfg["protocol"]))
+    return metrics, stats

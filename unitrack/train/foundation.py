@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         with contextlib.redirect_stdout(sys.stderr):
             cfg = compose_foundation(argv)
             if cfg.data.get("generate_if_missing"):
-                ensure_default(Path(cfg.data.root))
+                ensure_default(Path(cfg.data.root), cfg.data.get("synth"))
             ckpt, trained = ensure_foundation(cfg)
             print(("trained" if trained else "reused") + f" RGB foundation {ckpt.parent.parent}")
     except UnitrackError as e:

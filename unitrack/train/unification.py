@@ -36,13 +36,14 @@ from unitrack.cl.samm import eval_samm_kwargs
 from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
-from unitrack.errors import ConfigError, DatasetError
+from unitrack.errors import ConfigError
 from unitrack.eval.results import write_text_atomic
 from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
 from unitrack.train.foundation import resolve_init
 from unitrack.train.module import UnitrackModule
 from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
+from unitrack.train.test_split import score_test_split
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -91,27 +92,10 @@ def evaluate_tasks(model, val: dict[str, list[Sequence]], out_dir: Path, eval_cf
 
     Inside a DDP run (a process group exists: `trainer=ddp`, torchrun, SLURM) the sequences are sharded
     over the ranks and rank 0 scores; every rank returns the same row."""
-    from unitrack.eval.runner import failure_summary
-    from unitrack.eval.score import score
-    from unitrack.eval.shard import current_ranks, on_main, run_sharded
+    from unitrack.eval.shard import track_and_score
 
     seqs = [s for t in val for s in val[t]]
-    ranks = current_ranks()
-    was = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            stats = run_sharded(model, seqs, out_dir, ranks, batch_size=int(eval_cfg.batch_size),
-                                workers=int(eval_cfg.workers), decode=str(eval_cfg.get("decode", "thread")),
-                                progress=False, tracker_kwargs={"device": str(device), "amp": eval_cfg.get("amp", False),
-                                                "pad": str(eval_cfg.get("pad", "current")), **(tracker_kwargs or {})})
-    finally:
-        model.train(was)
-    if stats["failed"]:  # a stage row from part of the validation set would be a wrong number
-        raise DatasetError(stats["failed"][0]["uid"], "per-stage evaluation: " + failure_summary(stats["failed"],
-                                                                                                 len(seqs)))
-    m = on_main(ranks, lambda: score(seqs, out_dir, protocol=eval_cfg.protocol))
+    m, stats = track_and_score(model, seqs, out_dir, eval_cfg, tracker_kwargs, what="per-stage evaluation")
     return {**_sr_pr(m, val), "fps": stats.get("fps")}
 
 
@@ -256,11 +240,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
         result["fingerprint"] = fingerprint.read(run_dir)
-        result["eval_split"] = "validation"  # every number above; the test benchmark is `unitrack eval`'s
+        result["eval_split"] = "validation"  # every number above but `test` (test_metrics.json: test_split.py)
         result["validation"] = val_split
         result["init"] = getattr(model, "init_report", None)
         result["params_trainable"] = sum(p.numel() for p in module.model.parameters() if p.requires_grad)
         result["params_total"] = sum(p.numel() for p in module.model.parameters())
+        result["test"] = score_test_split(module.model, cfg, run_dir, tasks_eval, eval_samm_kwargs(cfg.eval, methods))
         _atomic_json(run_dir / "matrix.json", result)
         write_matrix_csv(run_dir / "matrix.csv", result)
         print_matrix(result)

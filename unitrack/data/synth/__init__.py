@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -47,6 +48,8 @@ DEFAULT_SEQUENCES = 24
 RGB_PER_SEQUENCE = 4
 #: what `ensure_default` generated, kept next to the world; an older default world is regenerated
 DEFAULT_MARKER = ".unitrack_default.json"
+#: the generation parameters `data.synth` may set for the default world (null: the built-in value)
+WORLD_KEYS = ("seed", "sequences", "test_sequences", "rgb_sequences", "frames", "size")
 MANIFEST = "unibench.txt"
 RGB_SPLITS = ("train", "val")
 _TASK_ID = {"rgbt": 0, "rgbd": 1, "rgbe": 2, "rgb": 3}
@@ -201,19 +204,30 @@ def generate(out: str | Path, seed: int = 0, sequences: int = DEFAULT_SEQUENCES,
     return out
 
 
-def default_parameters() -> dict:
-    """The default world's generation parameters (what `ensure_default` makes and records)."""
-    return {"seed": 0, "sequences": DEFAULT_SEQUENCES, "test_sequences": max(2, DEFAULT_SEQUENCES // 6),
-            "rgb_sequences": RGB_PER_SEQUENCE * DEFAULT_SEQUENCES, "frames": DEFAULT_FRAMES,
-            "size": list(DEFAULT_SIZE)}
+def default_parameters(world: Mapping | None = None) -> dict:
+    """The default world's generation parameters (what `ensure_default` makes and records), with the
+    non-null entries of `world` (`data.synth`: seed, sequences, test_sequences, rgb_sequences, frames,
+    size) in place of the built-in ones; a changed `sequences` moves the counts derived from it."""
+    given = {k: v for k, v in dict(world or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(WORLD_KEYS))
+    if unknown:
+        raise ConfigError(f"data.synth.{unknown[0]}", f"unknown key; valid: {', '.join(WORLD_KEYS)}")
+    n = int(given.get("sequences", DEFAULT_SEQUENCES))
+    p = {"seed": 0, "sequences": n, "test_sequences": max(2, n // 6), "rgb_sequences": RGB_PER_SEQUENCE * n,
+         "frames": DEFAULT_FRAMES, "size": list(DEFAULT_SIZE)}
+    p.update({k: (list(v) if k == "size" else int(v)) for k, v in given.items()})
+    return p
 
 
 def _count(list_file: Path) -> int:
     return sum(1 for ln in list_file.read_text().splitlines() if ln.strip()) if list_file.is_file() else 0
 
 
-def _stale_default(root: Path) -> str | None:
-    """Why the world at `root` is an older default one (None: current, or a custom world to keep)."""
+def _stale_default(root: Path, wanted: dict, configured: bool) -> str | None:
+    """Why the world at `root` is not the one wanted (None: it is, or it is a custom world to keep).
+
+    Without `data.synth` settings (`configured` false: every command but a configured `train`) a world that
+    a configured run made is kept too, so `unitrack eval` scores the world its checkpoint was trained on."""
     import json
 
     marker = root / DEFAULT_MARKER
@@ -222,7 +236,9 @@ def _stale_default(root: Path) -> str | None:
             made = json.loads(marker.read_text())
         except (OSError, ValueError):
             made = None
-        return None if made == default_parameters() else f"was generated with other defaults ({made})"
+        if isinstance(made, dict) and made.pop("configured", False) and not configured:
+            return None
+        return None if made == wanted else f"was generated with other defaults or data.synth values ({made})"
     if not (root / RGB_DATASET / "train" / "list.txt").is_file():
         return "predates the RGB-only world"
     if not (root / "lasher" / "Attributes_order.txt").is_file():
@@ -232,25 +248,27 @@ def _stale_default(root: Path) -> str | None:
     return None
 
 
-def ensure_default(root: Path) -> Path:
+def ensure_default(root: Path, world: Mapping | None = None) -> Path:
     """Generate the default synthetic data into `root` unless it is there (an older default world is
-    regenerated, a custom `unitrack synth` world kept); returns root."""
+    regenerated, a custom `unitrack synth` world kept); returns root. `world` (`data.synth`) overrides the
+    default generation parameters; the world made with them is regenerated when they change."""
     import json
 
     from unitrack.eval.results import write_text_atomic
 
     root = Path(root)
+    p = default_parameters(world)
+    configured = p != default_parameters()
     regenerate = (root / MANIFEST).is_file()
     if regenerate:
-        why = _stale_default(root)
+        why = _stale_default(root, p, configured)
         if why is None:
             return root
         print(f"unitrack: {root} {why}; regenerating the default synthetic dataset")
     else:
         print(f"unitrack: no {MANIFEST} in {root}; generating the default synthetic dataset there")
-    p = default_parameters()
     generate(root, seed=p["seed"], sequences=p["sequences"], test_sequences=p["test_sequences"],
              rgb_sequences=p["rgb_sequences"], frames=p["frames"], size=tuple(p["size"]), overwrite=regenerate)
     root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(root / DEFAULT_MARKER, json.dumps(p))
+    write_text_atomic(root / DEFAULT_MARKER, json.dumps({**p, "configured": True} if configured else p))
     return root

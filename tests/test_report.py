@@ -118,11 +118,19 @@ def test_runs_group_like_with_like_and_methods_come_from_the_tag(tmp_path):
     assert len(fin) == 1 and fin[0]["setting"] == "–"  # paths.output_root is not a setting
 
 
-def test_every_experiment_is_tagged_and_in_the_paper_table():
+def test_every_experiment_is_tagged_and_the_study_presets_list_the_issues_rows():
     cfg = compose("train", ["hparams_search=paper_table"])
     listed = set(str(cfg.hydra.sweeper.params["+experiment"]).split(","))
     exps = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
-    assert listed == exps - {"rgb_foundation"}  # the foundation is the study's start, not a row of its table
+    # single-task x3, parallel, naive serial, serial + full replay, reservoir, DER++, LwF, EWC, experts + replay, SAMM
+    assert listed == {"single_rgbt", "single_rgbd", "single_rgbe", "parallel", "serial", "serial_replay",
+                      "serial_reservoir", "serial_der", "serial_lwf", "serial_ewc", "serial_experts", "serial_samm"}
+    assert listed <= exps and str(cfg.hydra.sweeper.params.seed) == "0,1,2"
+    cap = compose("train", ["hparams_search=capacity_sweep"]).hydra.sweeper.params
+    assert (cap["+experiment"], str(cap["model.x_branch.depth"]), str(cap.seed)) == (
+        "single_rgbt,single_rgbd,single_rgbe,parallel,serial_replay", "0,1,2,4", "0,1")
+    order = compose("train", ["hparams_search=order_sweep"]).hydra.sweeper.params
+    assert (order["+experiment"], str(order.seed)) == ("serial_replay", "0,1")
     tags = [compose("train", [f"+experiment={e}"]).method for e in sorted(exps)]
     assert all(tags) and len(set(tags)) == len(tags)
 
@@ -161,7 +169,7 @@ def test_a_plain_override_replaces_a_presets_sweep_list():
     preset = [f"{k}={v}" for k, v in cfg.hydra.sweeper.params.items()]  # what BasicSweeper._parse_config does
     parse = OverridesParser.create().parse_overrides
     jobs = BasicSweeper.split_arguments(parse(preset + ["model.x_branch.depth=0,2,4"]), None)[0]
-    assert len(jobs) == 5 * 3
+    assert len(jobs) == 5 * 3 * 2  # x 2 seeds
     assert sorted({j[1] for j in jobs}) == [f"model.x_branch.depth={d}" for d in (0, 2, 4)]
 
 

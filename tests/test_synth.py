@@ -344,6 +344,29 @@ def test_ensure_default_generates_only_when_missing_or_an_older_default(tmp_path
     assert len(calls) == 5 and capsys.readouterr().out == ""
 
 
+def test_data_synth_sizes_the_default_world_and_a_change_regenerates_it(tmp_path, monkeypatch, capsys):
+    """`data.synth` (train's data config) sets the generated world's split sizes; null keeps the default."""
+    import json
+
+    calls = []
+    monkeypatch.setattr(synth, "generate", lambda root, **k: calls.append(k) or root)
+    x = tmp_path / "x"
+    nulls = {k: None for k in synth.WORLD_KEYS}
+    assert synth.default_parameters(nulls) == synth.default_parameters()  # the defaults are unchanged
+    synth.ensure_default(x, {**nulls, "test_sequences": 12})
+    assert calls[-1]["test_sequences"] == 12 and calls[-1]["sequences"] == 24
+    (x / synth.MANIFEST).write_text("# task,dataset,sequence\n")
+    assert json.loads((x / synth.DEFAULT_MARKER).read_text())["configured"] is True
+    synth.ensure_default(x, {**nulls, "test_sequences": 12})  # the same settings: kept
+    synth.ensure_default(x)  # a command without data.synth (eval's unibench): the configured world is kept
+    assert len(calls) == 1
+    synth.ensure_default(x, {"sequences": 48})  # other settings: regenerated; derived counts follow
+    assert len(calls) == 2 and calls[-1]["overwrite"] and "data.synth" in capsys.readouterr().out
+    assert (calls[-1]["sequences"], calls[-1]["test_sequences"], calls[-1]["rgb_sequences"]) == (48, 8, 192)
+    with pytest.raises(ConfigError, match="data.synth.tests"):
+        synth.default_parameters({"tests": 3})
+
+
 @pytest.mark.parametrize("kw,key", [(dict(frames=3), "frames"), (dict(sequences=0), "sequences"),
                                     (dict(size=(20, 20)), "size"), (dict(seed=-1), "seed")])
 def test_bad_arguments_name_the_parameter(tmp_path, kw, key):

@@ -79,9 +79,16 @@ def test_bad_config_fails_before_training_naming_the_key(override, key, tmp_path
 def test_smoke_run_of_each_mode_writes_matrix_and_checkpoints(exp, tmp_path, synth_root):
     from unitrack.train.unification import train
 
-    cfg = _cfg([f"+experiment={exp}", *tiny_train_overrides(synth_root, tmp_path)])
+    off = ["test.enabled=false"] if exp == "parallel" else []  # the switch for test scores inside the job
+    cfg = _cfg([f"+experiment={exp}", *tiny_train_overrides(synth_root, tmp_path), *off])
     run = tmp_path / "run"
     res = train(cfg, run)
+    if off:
+        assert res["test"] is None and not (run / "test_metrics.json").exists()
+    else:  # the test split of the run's tasks, tracked with the final weights, per sequence
+        t = json.loads((run / "test_metrics.json").read_text())
+        assert {r["task"] for r in t["per_sequence"].values()} == set(cfg.train.order)
+        assert res["test"]["overall"]["SR"] == t["overall"]["SR"] and t["settings"]["samm"] == (exp == "serial_samm")
     n_stages = {"serial_replay": 3, "serial_samm": 3, "parallel": 1, "single_rgbe": 1}[exp]
     assert len(res["SR"]) == n_stages
     assert len(res["SR"][0]) == len(cfg.train.order)

@@ -282,7 +282,21 @@ def _errorbar(ax, x, ests, **kw) -> None:
     ax.errorbar(x, [e.value for e in ests], yerr=_bars(ests), fmt="o", capsize=3, **kw)
 
 
-def test_section(groups: list[dict], boot: Bootstrap, out: Path, plt) -> list[str]:
+def _depth_figure(plt, path: Path, ylabel: str, series: list[tuple[str, list[float], list]]) -> None:
+    """Differences against X-branch depth, one series (label, depths, Estimates) each, with error bars."""
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for k, (label, xs, ests) in enumerate(series):
+        _errorbar(ax, [x + 0.05 * k for x in xs], ests, label=label)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("X-branch depth (blocks)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def methods_on_test_split(groups: list[dict], boot: Bootstrap, out: Path, plt) -> list[str]:
     """Per group: each task's and the pooled test SR/PR, mean ± sample std over seeds [bootstrap interval over
     seeds and test sequences]; test_methods.csv and test_methods.png."""
     keys = [(t, m) for t in TASKS for m in ("SR", "PR")] + [(POOLED, "SR"), (POOLED, "PR")]
@@ -367,17 +381,11 @@ def claims_section(groups: list[dict], boot: Bootstrap, margin: float, out: Path
         md += ["![](claims.png)", ""]
     cap = [r for r in found["capacity"] if r["task"] == POOLED]
     if cap:
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        for k, meth in enumerate(sorted({r["method"] for r in cap})):
+        series = []
+        for meth in sorted({r["method"] for r in cap}):
             rs = [r for r in cap if r["method"] == meth]
-            _errorbar(ax, [r["depth"] + 0.05 * k for r in rs], [r["estimate"] for r in rs], label=meth)
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel("X-branch depth (blocks)")
-        ax.set_ylabel("pooled test SR, unified − single")
-        ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(out / "capacity_test.png", dpi=110)
-        plt.close(fig)
+            series.append((meth, [r["depth"] for r in rs], [r["estimate"] for r in rs]))
+        _depth_figure(plt, out / "capacity_test.png", "pooled test SR, unified − single", series)
         _write_csv(out / "capacity_test.csv", ["method", "x_branch_depth", "task", "difference", "lo", "hi", "seeds",
                                                "sequences"],
                    [[r["method"], r["depth"], r["task"], r["estimate"].value, r["estimate"].lo, r["estimate"].hi,
@@ -415,7 +423,7 @@ def build_report(root: Path, out: Path, analysis: dict | None = None, stats: dic
     cols = [f"{t}_{m}" for t in TASKS for m in ("SR", "PR")] + ["pooled_SR", "pooled_PR"]
     groups = group_runs(done)
     md += claims_section(groups, boot, float(st["order_margin"]), out, plt)
-    md += test_section(groups, boot, out, plt)
+    md += methods_on_test_split(groups, boot, out, plt)
 
     # 1. paper-style table: one row per like-with-like group (same config but the seed); seeds averaged
     rows, csv_rows = [], []
@@ -479,17 +487,9 @@ def build_report(root: Path, out: Path, analysis: dict | None = None, stats: dic
             cap_rows.append([meth, t, depth, float(np.mean(vals)), len(vals)])
     if cap_rows:
         _write_csv(out / "capacity.csv", ["method", "task", "x_branch_depth", "degradation_SR", "runs"], cap_rows)
-        fig, ax = plt.subplots(figsize=(5, 3.2))
-        for (meth, t), d in sorted(cap.items()):
-            ks = sorted(d)
-            ax.plot(ks, [np.mean(d[k]) for k in ks], marker="o", label=f"{meth} {t}")
-        ax.axhline(0, color="k", lw=0.5)
-        ax.set_xlabel("X-branch depth (blocks)")
-        ax.set_ylabel("SR unified − single")
-        ax.legend(fontsize=6)
-        fig.tight_layout()
-        fig.savefig(out / "capacity.png", dpi=110)
-        plt.close(fig)
+        _depth_figure(plt, out / "capacity.png", "SR unified − single",
+                      [(f"{meth} {t}", sorted(d), [boot.mean(d[k]) for k in sorted(d)])
+                       for (meth, t), d in sorted(cap.items())])
         md += ["## Capacity vs degradation (SR, unified − single-task)\n",
                _table(["method", "task", "depth", "degradation", "runs"],
                       [[a, b, str(c), f"{d:+.3f}", str(e)] for a, b, c, d, e in cap_rows]), "", "![](capacity.png)", ""]

@@ -93,6 +93,9 @@ def score_test_split(model, cfg: DictConfig, run_dir: Path, tasks: list[str], tr
         rec["modality_distance"] = foundation_distance(cfg, seqs)
     if current_ranks().is_main:
         write_text_atomic(run_dir / FILE, json.dumps(rec, indent=2, default=str))
+        per = "  ".join(f"{t}: SR {v['SR']:.3f} PR {v['PR']:.3f}" for t, v in rec["per_task"].items())
+        print(f"test split ({len(seqs)} sequences, final weights): pooled SR {rec['overall']['SR']:.3f} "
+              f"PR {rec['overall']['PR']:.3f}  {per} -> {run_dir / FILE}")
     return {"split": "test", "overall": rec["overall"], "per_task": rec["per_task"]}
 
 

@@ -280,7 +280,7 @@ def kit_main(kits: Path, which: list[str], out: Path) -> None:
             fixture, cases = {}, C.lasher_cases()
             expected = run_lasher_like(kits, cases, visevent=False)
         else:
-            fixture, cases = {}, (C.rgbt234_cases() if kit == "rgbt234" else C.gtot_cases())
+            fixture, cases = {}, C.mpr_cases(kit)
             expected = run_mpr(kits, cases, kit)
         doc = {"kit": kit, "produced_by": f"scripts/toolkit_expected.py under {ver}", **_inputs(cases),
                **fixture, "expected": expected}

@@ -37,9 +37,10 @@ def fixture(kit: str) -> dict:
 
 
 def cases_of(kit: str, fx: dict) -> list[dict]:
-    cases = {"lasher": C.lasher_cases, "rgbt234": C.rgbt234_cases, "gtot": C.gtot_cases,
-             "vot": C.depthtrack_cases}.get(kit)
-    cases = C.visevent_cases(fx) if kit == "visevent" else cases()
+    if kit in C.MPR_KITS:
+        cases = C.mpr_cases(kit)
+    else:
+        cases = C.visevent_cases(fx) if kit == "visevent" else {"lasher": C.lasher_cases, "vot": C.depthtrack_cases}[kit]()
     # the inputs the toolkit saw: same real files, same draws (else the fixture is stale: rerun the script)
     assert C.digest(cases) == fx["digest"], f"{kit}: inputs differ from the fixture's; rerun scripts/toolkit_expected.py"
     return cases

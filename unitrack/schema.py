@@ -31,7 +31,7 @@ from unitrack.errors import ConfigError
 from unitrack.fingerprint import flatten  # dotted key -> leaf (empty containers are leaves)
 
 #: unitrack.eval.metrics.CURVE_PROTOCOLS + VOT (tests/test_schema.py keeps the two in step).
-PROTOCOLS = ("pytracking", "lasher", "visevent", "got10k", "vot")
+PROTOCOLS = ("pytracking", "lasher", "lasher_rgbt", "visevent", "got10k", "vot")
 EXPORTS = ("got10k", "vot")
 RESULTS_LAYOUTS = ("pytracking", "pytracking_nested", "got10k", "vot")
 #: Lightning 2.x precision names (lightning.fabric.connector._PRECISION_INPUT) and their legacy aliases.

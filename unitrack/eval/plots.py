@@ -84,8 +84,8 @@ def plot_radar(scores: Mapping[str, Mapping[str, float | None]], path: Path | st
     ax.set_xticks(angles)
     ax.set_xticklabels([n.replace("_", " ") for n in names], fontsize=8)
     ax.set_ylim(0, max(top * 1.1, 1e-6))
-    ax.set_title(title)
-    ax.legend(loc="upper right", bbox_to_anchor=(1.15, 1.1), fontsize=8)
+    ax.set_title(title, pad=24)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.15, 1.12), fontsize=8)
     fig.savefig(path)
     return path
 

@@ -149,6 +149,17 @@ def test_leaderboard_of_three_trackers_equals_three_single_scores(tmp_path, synt
         for att, r in m["per_attribute"].items():  # the per-attribute SR table
             assert float(_csv_attr(run)[att][name]) == r["SR"], (name, att)
 
+    # C alone: the same refusal naming what it lacks, and with common_subset the single score above
+    with pytest.raises(SystemExit) as e:
+        _run(["score", f"results={root / 'C'}", bench, f"hydra.run.dir={tmp_path / 'c_refused'}"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1
+    assert f"results folder has no result file (like C_{seqs[-1].name}.txt) for 1 of 3 sequences" in err
+    _run(["score", f"results={root / 'C'}", bench, "score.common_subset=true", f"hydra.run.dir={tmp_path / 'c'}"])
+    alone = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert alone["overall"] == json.loads((tmp_path / "single_C" / "metrics.json").read_text())["overall"]
+    assert any("without one: " + seqs[-1].uid in n for n in alone["notes"])
+
     md = (run / "leaderboard.md").read_text()
     assert "| 1 | A | 2 |" in md and "## SR per attribute" in md and "C lacks " + seqs[-1].uid in md
     assert "not trackers: notes" in md

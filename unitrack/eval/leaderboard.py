@@ -64,17 +64,20 @@ def _prefix(folder: Path, sequences: Seq[Sequence], layout: str) -> str:
     return find_prefix(folder, [s.name for s in sequences]) if layout == "pytracking" else ""
 
 
-def _has(folder: Path, seq: Sequence, layout: str, prefix: str) -> bool:
-    if layout == "pytracking_nested":  # only where the layout puts it (no search below: that is another tracker)
+def _has(folder: Path, seq: Sequence, layout: str, prefix: str, direct: bool = False) -> bool:
+    if layout == "pytracking_nested" and direct:  # no search below: in a trackers' folder that is another tracker
         parts = seq.uid.replace("\\", "/").split("/")
         return (folder.joinpath(*parts[:-1]) / f"{file_stem(seq.uid)}.txt").is_file() or (
             folder / f"{file_stem(seq.uid)}.txt").is_file()
-    return layout_paths(folder, seq.uid, layout, prefix)[0].is_file()
+    try:
+        return layout_paths(folder, seq.uid, layout, prefix)[0].is_file()
+    except ResultsError:  # several files below could be it: score names them
+        return True
 
 
 def _holds_any(folder: Path, sequences: Seq[Sequence], layout: str) -> bool:
     prefix = _prefix(folder, sequences, layout)
-    return any(_has(folder, s, layout, prefix) for s in sequences)
+    return any(_has(folder, s, layout, prefix, direct=True) for s in sequences)
 
 
 def _base_name(folder: Path) -> str:
@@ -120,6 +123,11 @@ def present(tracker: Tracker, sequences: Seq[Sequence], layout: str) -> list[Seq
     return [s for s in sequences if _has(tracker.folder, s, layout, tracker.prefix)]
 
 
+def _lacks(t: Tracker, uids: Seq[str], n: int, layout: str) -> str:
+    where = layout_paths(t.folder, uids[0], layout, t.prefix)[0].name
+    return f"has no result file (like {where}) for {len(uids)} of {n} sequences: {_listed(uids)}"
+
+
 def _listed(uids: Seq[str]) -> str:
     more = f" and {len(uids) - _SHOWN} more" if len(uids) > _SHOWN else ""
     return ", ".join(uids[:_SHOWN]) + more
@@ -142,10 +150,8 @@ def compare(sequences: Seq[Sequence], trackers: Seq[Tracker], *, protocol: str =
     short = [t for t in trackers if left_out[t.name]]
     if short and not common_subset:
         t = short[0]
-        where = layout_paths(t.folder, left_out[t.name][0], layout, t.prefix)[0].name
         others = "; ".join(f"{u.name} lacks {len(left_out[u.name])}" for u in short[1:])
-        raise ResultsError(t.folder, f"tracker '{t.name}' has no result file (like {where}) for "
-                           f"{len(left_out[t.name])} of {len(sequences)} sequences: {_listed(left_out[t.name])}"
+        raise ResultsError(t.folder, f"tracker '{t.name}' " + _lacks(t, left_out[t.name], len(sequences), layout)
                            + (f" (also: {others})" if others else "")
                            + "; add them, or pass score.common_subset=true to score every tracker on the "
                            "sequences all of them have")
@@ -331,7 +337,13 @@ def score_results(results: str | Seq[str], sequences: Seq[Sequence], out_dir: Pa
         folder = Path(results)
         tracker = Tracker(folder.name, folder, _prefix(folder, sequences, layout))
         seqs = list(sequences)
-        if common_subset and (have := present(tracker, sequences, layout)):
+        have = present(tracker, sequences, layout)
+        if have and len(have) < len(seqs):  # (none at all: score names the first file it looked for)
+            if not common_subset:
+                kept = {s.uid for s in have}
+                raise ResultsError(folder, "results folder " + _lacks(tracker, [
+                    s.uid for s in seqs if s.uid not in kept], len(seqs), layout) + "; add them, or pass "
+                    f"score.common_subset=true to score the {len(have)} it has")
             seqs = have
         metrics, curves = score(seqs, folder, protocol=protocol, return_curves=True, results_layout=layout,
                                 results_prefix=tracker.prefix, results_format=results_format)

@@ -142,7 +142,9 @@ def test_leaderboard_of_three_trackers_equals_three_single_scores(tmp_path, synt
         row = rows[name]
         assert int(row["sequences"]) == m["overall"]["sequences"] == 2
         columns = [k for k in row if k not in ("tracker", "sequences")]
-        assert {"SR", "PR", "NPR", "rgbt_SR", "rgbd_F", "lasher_NPR", "depthtrack_Re"} <= set(columns)
+        # one dataset per task here: the datasets' scores are the tasks', so they get no columns of their own
+        assert {"SR", "PR", "NPR", "rgbt_SR", "rgbt_NPR", "rgbd_F", "rgbd_Re"} <= set(columns)
+        assert not {"lasher_SR", "depthtrack_F"} & set(columns)
         for col in columns:
             want = _metric(m, col, tasks, datasets)
             assert (row[col] == "" and want is None) or float(row[col]) == want, (name, col)
@@ -169,6 +171,29 @@ def test_leaderboard_of_three_trackers_equals_three_single_scores(tmp_path, synt
     board = json.loads((run / "leaderboard.json").read_text())
     assert board["ranking"] == ["A", "B", "C"] and board["left_out"] == {"C": [seqs[-1].uid]}
     assert board["trackers"]["C"]["results_prefix"] == "C_"
+
+
+def test_columns_per_dataset_where_a_task_has_several(tmp_path):
+    from unitrack.data.sequence import Sequence
+    from unitrack.eval.leaderboard import Tracker, compare, table
+
+    rng = np.random.default_rng(1)
+    seqs = []
+    for dataset, name in (("lasher", "a"), ("lasher", "b"), ("gtot", "c")):
+        gt = np.abs(rng.normal(30, 5, (8, 4))) + 5
+        seqs.append(Sequence(name, "rgbt", dataset, [Path(name)] * 8, [Path(name)] * 8, gt, "thermal"))
+    trackers = []
+    for t, noise in (("T1", 1.0), ("T2", 5.0)):
+        for s in seqs:
+            rio.write_results(tmp_path / t, s.name, s.boxes + rng.normal(0, noise, s.boxes.shape))
+        trackers.append(Tracker(t, tmp_path / t))
+    board = compare(seqs, trackers, protocol="lasher")
+    cols, rows = table(board)
+    # one task = the overall: no rgbt columns; two datasets: their own, GTOT's with its MPR / MSR
+    assert cols == ["tracker", "sequences", "SR", "PR", "NPR", "lasher_SR", "lasher_PR", "lasher_NPR", "gtot_SR",
+                    "gtot_PR", "gtot_NPR", "gtot_MPR", "gtot_MSR"]
+    assert [r["tracker"] for r in rows] == ["T1", "T2"] and rows[0]["gtot_MPR"] == board["trackers"]["T1"][
+        "per_dataset"]["gtot"]["MPR"]
 
 
 def _csv_attr(run: Path) -> dict[str, dict[str, str]]:

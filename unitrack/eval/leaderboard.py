@@ -183,13 +183,35 @@ def compare(sequences: Seq[Sequence], trackers: Seq[Tracker], *, protocol: str =
 
 # -------------------------------------------------------------------------------------------------- tables
 def _scopes(board: Mapping) -> list[tuple[str, str, str]]:
-    """(column prefix, metrics section, key) of every scope: overall, each task, each dataset."""
+    """(column prefix, metrics section, key) of every scope worth a column: overall, each task, each
+    dataset; a scope over the same sequences as one before it whose scores all equal that one's (one task;
+    one dataset per task) has no columns of its own."""
     first = board["trackers"][board["ranking"][0]]
+    per_seq = first["per_sequence"]
     tasks = list(first["per_task"])
-    out = [("", "overall", "")]
-    out += [(f"{t}_", "per_task", t) for t in tasks]
-    out += [(f"{d}_dataset_" if d in tasks else f"{d}_", "per_dataset", d) for d in first["per_dataset"]]
-    return out
+
+    def members(field: str, name: str) -> frozenset:
+        return frozenset(u for u, r in per_seq.items() if r[field] == name)
+
+    candidates = [("", "overall", "", frozenset(per_seq))]
+    candidates += [(f"{t}_", "per_task", t, members("task", t)) for t in tasks]
+    candidates += [(f"{d}_dataset_" if d in tasks else f"{d}_", "per_dataset", d, members("dataset", d))
+                   for d in first["per_dataset"]]
+    kept: list[tuple[str, str, str, frozenset]] = []
+    for pre, section, key, seqs in candidates:
+        if not any(seqs == k_seqs and _repeats(board, (section, key), (k_section, k_key))
+                   for _, k_section, k_key, k_seqs in kept):
+            kept.append((pre, section, key, seqs))
+    return [(pre, section, key) for pre, section, key, _ in kept]
+
+
+def _repeats(board: Mapping, scope: tuple[str, str], earlier: tuple[str, str]) -> bool:
+    """Every score of `scope` is in `earlier` with the same value, for every tracker."""
+    for m in board["trackers"].values():
+        a, b = _row_of(m, *scope), _row_of(m, *earlier)
+        if any(k in a and (k not in b or a[k] != b[k]) for k in (*SCORES, *EXTRAS)):
+            return False
+    return True
 
 
 def _row_of(m: Mapping, section: str, key: str) -> Mapping:
@@ -241,7 +263,8 @@ def _md_cell(v) -> str:
 def _markdown(board: Mapping, cols: list[str], rows: list[dict]) -> str:
     n = len(board["trackers"])
     lines = [f"# Leaderboard: {n} tracker{'s' * (n != 1)} on {board['sequences']} sequences", "",
-             f"Protocol `{board['protocol']}`, ranked by SR; scores x100 (leaderboard.csv holds the fractions).", ""]
+             f"Protocol `{board['protocol']}`, ranked by SR; scores x100 (leaderboard.csv holds the fractions). A task "
+             "or dataset whose sequences and scores are those of a broader scope has no columns of its own.", ""]
     head = ["rank", *(c.replace("_", " ") for c in cols)]
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---:" if c not in ("tracker",) else "---"
                                                                for c in ["rank", *cols]) + "|"]

@@ -285,8 +285,8 @@ def _markdown(board: Mapping, cols: list[str], rows: list[dict]) -> str:
 
 # ------------------------------------------------------------------------------------------------- outputs
 def _curve_scopes(board: Mapping) -> dict[str, str | None]:
-    first = board["curves"][board["ranking"][0]]
-    return {"overall": None} | {f"task_{t}": t for t in first.get("per_task", {})}
+    """Plot scope -> task (None: overall): the tasks that have columns in the table."""
+    return {"overall": None} | {f"task_{key}": key for _, section, key in _scopes(board) if section == "per_task"}
 
 
 def _scope_curves(curves: Mapping, task: str | None) -> Mapping | None:

@@ -26,7 +26,7 @@ FILE = "fingerprint.json"
 #: dotted-key prefixes that do not change any number a run produces.
 NEUTRAL = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search", "resume", "data.num_workers",
            "data.generate_if_missing", "eval.workers", "eval.decode", "eval.batch_size", "eval.resume",
-           "eval.export", "device", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+           "eval.export", "eval.export_tracker", "device", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

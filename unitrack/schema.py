@@ -32,7 +32,10 @@ from unitrack.fingerprint import flatten  # dotted key -> leaf (empty containers
 
 #: unitrack.eval.metrics.CURVE_PROTOCOLS + VOT (tests/test_schema.py keeps the two in step).
 PROTOCOLS = ("pytracking", "lasher", "lasher_rgbt", "visevent", "got10k", "vot")
-EXPORTS = ("got10k", "vot")
+#: unitrack.eval.results.EXPORT_FOLDERS (tests/test_schema.py keeps the two in step).
+EXPORTS = ("got10k", "vot", "pytracking", "lasher", "gtot")
+#: unitrack.eval.results.BOX_FORMATS.
+RESULTS_FORMATS = ("xywh", "corners")
 RESULTS_LAYOUTS = ("pytracking", "pytracking_nested", "got10k", "vot")
 #: Lightning 2.x precision names (lightning.fabric.connector._PRECISION_INPUT) and their legacy aliases.
 PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
@@ -118,6 +121,21 @@ def betas(v: Any) -> str | None:
     return "must be two finite numbers in [0, 1)"
 
 
+def results_folders(v: Any) -> str | None:
+    if isinstance(v, str) and v:
+        return None
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) and x for x in v):
+        return None
+    return "must be a results folder or a non-empty list of them ([DIR_A,DIR_B])"
+
+
+def file_name(v: Any) -> str | None:
+    s = str(v)
+    if s and s not in (".", "..") and not any(c in s for c in '/\\:*?"<>|') and s.strip() == s:
+        return None
+    return "must be a plain file name (no path separators or * ? : < > | quotes)"
+
+
 #: dotted-key pattern (fnmatch) -> rule; a rule returns None when the value is valid, else what is wrong.
 RULES: dict[str, Callable[[Any], str | None]] = {
     "seed": non_negative_int,
@@ -126,6 +144,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "protocol": one_of(*PROTOCOLS),
     "eval.protocol": one_of(*PROTOCOLS),
     "results_layout": one_of(*RESULTS_LAYOUTS),
+    "results": results_folders,
+    "results_format": one_of(*RESULTS_FORMATS),
     "modality": one_of("thermal", "depth", "event"),
     "train.mode": one_of("serial", "parallel", "single"),
     "train.order": each(one_of(*TRAIN_TASKS)),
@@ -167,6 +187,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "eval.drop_modality": one_of("rgb", "x", allow_none=True),
     "eval.x_noise": non_negative,
     "eval.export": each(one_of(*EXPORTS)),
+    "eval.export_tracker": file_name,
     "eval.amp": one_of(False, True, "bf16", "fp16"),
     "eval.pad": one_of("current", "frame0"),
     "cl.replay.kind": one_of("none", "full", "reservoir", "balanced"),

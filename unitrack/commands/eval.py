@@ -75,11 +75,8 @@ def _score(cfg: DictConfig, seqs: list, out: Path, results: Path, stats: dict, t
             for s in done:
                 boxes = rio.read_results(results / f"{s.name}.txt")
                 conf = rio.read_confidences(results / f"{s.name}_confidence.txt") if fmt == "vot" else None
-                times = [per_frame] * len(boxes)
-                if fmt == "got10k":
-                    rio.export_got10k(out / "got10k", s.name, boxes, times)
-                elif fmt == "vot":
-                    rio.export_vot(out / "vot", s.name, boxes, conf, times)
+                rio.export(fmt, out, s.name, boxes, conf, [per_frame] * len(boxes),
+                           tracker=str(cfg.eval.get("export_tracker", "unitrack")))
     metrics, curves = score(done, results, protocol=cfg.protocol, return_curves=True) if done else ({}, {})
     if fp is not None:  # which checkpoint (path + content hash), config and code made these numbers
         metrics["checkpoint"], metrics["fingerprint"] = fp["checkpoint"], {k: fp[k] for k in (

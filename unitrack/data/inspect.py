@@ -19,7 +19,7 @@ from unitrack.data.formats import dataset_warnings, load_dataset
 from unitrack.data.formats.common import ROW_REASONS
 from unitrack.data.imagesize import image_size
 from unitrack.data.sequence import Sequence, load_frame
-from unitrack.data.validation import check_constant_size, decode_all
+from unitrack.data.validation import CROSSING, check_constant_size, decode_all
 from unitrack.errors import DatasetError
 
 
@@ -49,18 +49,23 @@ def _row(seq: Sequence, size: tuple[int, int] | None) -> dict:
         "size": f"{size[0]}x{size[1]}" if size else "?",
         "gt_file": str(seq.gt_file) if seq.gt_file else None,
         **({"stats": dict(seq.stats)} if seq.stats else {}),
+        **({"outside_rows": list(seq.outside_rows)} if seq.outside_rows else {}),
     }
 
 
 def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Per dataset: sequences, frames, absent frames, invalid rows by reason and the files holding them."""
+    """Per dataset: sequences, frames, absent frames, invalid rows by reason and the files holding them, and
+    the boxes outside the frame (centres outside: rows; crossing the border: boxes)."""
     out: dict[str, dict] = {}
     for r in rows:
         d = out.setdefault(r["dataset"], {"sequences": 0, "frames": 0, "absent_frames": 0, "toolkit_invalid": 0,
-                                          "absent_reasons": {}, "invalid_rows": {}})
+                                          "absent_reasons": {}, "invalid_rows": {}, "centre_outside": 0,
+                                          "crossing_border": 0})
         d["sequences"] += 1
         for k in ("frames", "absent_frames", "toolkit_invalid"):
             d[k] += r[k]
+        d["centre_outside"] += len(r.get("outside_rows", []))
+        d["crossing_border"] += r.get("stats", {}).get(CROSSING, 0)
         for reason, n in r["absent_reasons"].items():
             d["absent_reasons"][reason] = d["absent_reasons"].get(reason, 0) + n
         rows_bad = {k: v for k, v in r["absent_reasons"].items() if k in ROW_REASONS}

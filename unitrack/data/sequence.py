@@ -76,6 +76,9 @@ class Sequence:
     stats: dict[str, int] = field(default_factory=dict)  # reader-specific counts `inspect` shows (labels ...)
     #: challenge attributes (shared vocabulary, see data/formats/attributes.py); None = none shipped
     attributes: dict[str, bool] | None = None
+    #: gt rows whose box centre lies outside the frame ("<file>, line N: box ...: centre ... px beyond ..."):
+    #: scored as they are, as the toolkits do, and reported (data/validation.py)
+    outside_rows: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.boxes = np.asarray(self.boxes, dtype=np.float64).reshape(-1, 4)

@@ -10,17 +10,23 @@ published numbers differ between toolkits mainly in how they treat absent / inva
   the source does). ``source_exact=True`` instead follows visionml/pytracking ``extract_results.py``
   line by line: valid = w, h > 0 only, NaN / negative predictions raise, and invalid frames count as
   normalised-precision *successes* (the source sets their error to -1).
-- ``"lasher"``: LasHeR MATLAB toolkit (also RGBT210-style PR/SR/NPR). Predictions rounded to integers
-  (MATLAB rounding, half away from zero), frame 0 forced, truncated to the gt length, w or h <= 0 (or NaN)
-  replaced by the previous box. A gt row that is not all > 0 (x = 0 at the border, 0,0,0,0, NaN) gets
-  value -1: a failure for SR, a success for PR/NPR.
-- ``"visevent"``: VisEvent MATLAB toolkit (LaSOT-derived): as lasher without rounding, plus frames
-  flagged absent are dropped from the numerator while the denominator stays the full length. When the
-  curves are pooled, sequences whose curve is all zero are left out, as its ``plot_draw_save.m`` does.
+- ``"lasher"``: the LasHeR MATLAB toolkit as written (``eval_tracker.m``, ``calc_seq_err_robust.m``,
+  ``calc_rect_int.m``, ``plot_draw_save.m``; docs/protocols.md cites each rule): predictions as read
+  (``dlmread``, never rounded), truncated to the gt length; a row with a NaN or w / h <= 0 is replaced by
+  the previous row (where the gt row has no NaN) FIRST, and only then frame 1 is set to the gt, so an
+  invalid frame 2 inherits the tracker's own frame-1 box. A gt row that is not all > 0 (x = 0 at the
+  border, 0,0,0,0, NaN) gets value -1: a failure for SR, a success for PR/NPR. NPR divides each centre by
+  the gt w / h before subtracting. Pooled curves leave out sequences whose curve is all zero.
+- ``"lasher_rgbt"``: the LasHeR numbers of the ``rgbt`` Python package (PyPI), which differ from the
+  toolkit's in the last digits: predictions rounded half to even, frame 1 forced BEFORE the invalid rows
+  are filled, IoU and centre errors in float32, no sequence dropped. See :mod:`unitrack.eval.rgbt_port`.
+- ``"visevent"``: VisEvent MATLAB toolkit (the LasHeR kit's files plus absent labels): as lasher, plus
+  frames flagged absent are dropped from the numerator while the denominator stays the full length.
 - ``"got10k"``: got10k ``ExperimentOTB``: frame 0 forced, continuous IoU with eps, no special frames
   (NaN gt simply fails), normalised error divided by max(1, gt w / h).
 - ``"vot"``: VOT long-term precision / recall / F (DepthTrack, VOT-RGBD), see :func:`vot_prf`.
-- ``"rgbt234"`` / ``"gtot"``: MPR / MSR with two ground truths, see :func:`mpr_msr`.
+- ``"rgbt234"`` / ``"gtot"``: MPR / MSR with two ground truths (the RGBT234 kit's ``calcPlotErr_TPR.m``
+  and the GTOT kit's ``calcPlotErr.m``), see :func:`mpr_msr`.
 
 Centre convention: every toolkit above uses c = x + (w - 1) / 2 ("pixel"); x + w / 2 ("continuous") is
 kept as a named option. Errors are differences of centres, so the two give the same distances.
@@ -34,14 +40,19 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
-PROTOCOLS = ("pytracking", "lasher", "visevent", "got10k", "vot", "rgbt234", "gtot")
+from unitrack.eval import rgbt_port
+
+PROTOCOLS = ("pytracking", "lasher", "lasher_rgbt", "visevent", "got10k", "vot", "rgbt234", "gtot")
 #: Protocols whose SR / PR / NPR come from :func:`sequence_curves` success / precision curves.
-CURVE_PROTOCOLS = ("pytracking", "lasher", "visevent", "got10k")
+CURVE_PROTOCOLS = ("pytracking", "lasher", "lasher_rgbt", "visevent", "got10k")
+#: Protocols whose pooled curves leave out sequences with an all-zero curve (``plot_draw_save.m``:
+#: ``aa = aa(sum(aa,2)>eps, :)``, per curve: a sequence can drop out of SR and stay in PR).
+DROP_ALL_ZERO = ("lasher", "visevent")
 PR_PIXELS = 20.0
 NPR_THRESHOLD = 0.2
 #: IoU convention per protocol ("raster": VOT's rounded, image-clipped pixel masks, see vot_overlaps).
-IOU_CONVENTION = {"pytracking": "pixel", "lasher": "pixel", "visevent": "pixel", "rgbt234": "pixel",
-                  "gtot": "pixel", "got10k": "continuous", "vot": "raster"}
+IOU_CONVENTION = {"pytracking": "pixel", "lasher": "pixel", "lasher_rgbt": "pixel", "visevent": "pixel",
+                  "rgbt234": "pixel", "gtot": "pixel", "got10k": "continuous", "vot": "raster"}
 #: Centre convention per protocol: every toolkit's source uses x + (w - 1) / 2 (got10k's center_error too).
 CENTRE_CONVENTION = {p: "pixel" for p in PROTOCOLS if p != "vot"}
 
@@ -64,7 +75,7 @@ def thresholds(protocol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     centre = np.arange(0, 51, dtype=np.float64)
     if protocol in ("lasher", "visevent", "rgbt234", "gtot"):
         return matlab_colon(0.0, 0.05, 1.0), centre, centre / 100.0
-    if protocol == "got10k":
+    if protocol in ("got10k", "lasher_rgbt"):
         return np.linspace(0, 1, 21), centre, np.linspace(0, 0.5, 51)
     # pytracking: torch.arange(0, 1.05, 0.05) and arange(0, 51) / 100
     return np.arange(0.0, 1.0 + 0.05, 0.05), centre, centre / 100.0
@@ -137,6 +148,23 @@ def _all_positive(gt: np.ndarray) -> np.ndarray:
     """MATLAB kits' ``sum(rect_anno > 0, 2) == 4``: NaN and any value <= 0 make a frame invalid."""
     with np.errstate(invalid="ignore"):
         return (gt > 0).all(1)
+
+
+def _kit_invalid_row(p: np.ndarray) -> np.ndarray:
+    """``calc_seq_err_robust.m``: ``sum(isnan(r)) | r(3)<=0 | r(4)<=0`` (inf is not invalid there)."""
+    with np.errstate(invalid="ignore"):
+        return np.isnan(p).any(1) | (p[:, 2] <= 0) | (p[:, 3] <= 0)
+
+
+def _kit_frame_errors(p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame IoU, centre error and normalised error as ``calc_seq_err_robust.m`` computes them: the
+    normalised error divides each CENTRE by the gt w / h and then subtracts (dividing the difference can
+    differ in the last bit, which decides a frame lying exactly at 0.2)."""
+    cp, cg = centres(p), centres(g)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = g[:, 2:]
+        nerr = np.sqrt(((cp / size - cg / size) ** 2).sum(1))
+    return iou(p, g, "pixel"), np.sqrt(((cp - cg) ** 2).sum(1)), nerr
 
 
 def _bad_prediction(p: np.ndarray) -> np.ndarray:
@@ -221,6 +249,8 @@ def sequence_curves(
     if protocol == "vot":
         return vot_sequence(pred, gt, confidence, image_size=image_size, thresholds_=vot_thresholds,
                             init_frame=vot_init_frame)
+    if protocol == "lasher_rgbt":
+        return rgbt_port.sequence_curves(pred, gt)
     if protocol in ("rgbt234", "gtot"):
         return _mpr_msr_sequence(pred, gt, gt if gt_x is None else gt_x, protocol)
 
@@ -254,20 +284,16 @@ def sequence_curves(
             denominator = int(valid.sum())
             if denominator == 0:
                 raise ValueError("no valid ground-truth frame (pytracking excludes invalid frames)")
-    elif protocol == "lasher":
-        # truncate, round, force frame 0, then carry the previous box over w or h <= 0
-        p = matlab_round(_fit_length(p, n, pad=False))
-        p[0] = g[0]
-        p = _carry_previous(p, _bad_prediction(p))
-    elif protocol == "visevent":
-        # calc_seq_err_robust.m: truncate, carry previous over bad rows (gt not NaN), then force frame 0
+    elif protocol in ("lasher", "visevent"):
+        # calc_seq_err_robust.m: truncate, fill invalid rows from the previous row, THEN force frame 1
         p = _fit_length(p, n, pad=False)
-        p = _carry_previous(p, _bad_prediction(p) & ~np.isnan(g).any(1))
+        p = _carry_previous(p, _kit_invalid_row(p) & ~np.isnan(g).any(1))
         p[0] = g[0]
-        absent_mask = ~_visible(g) if absent is None else np.asarray(absent, dtype=bool).reshape(-1)
-        if len(absent_mask) != n:
-            raise ValueError(f"absent mask has {len(absent_mask)} frames, gt has {n}")
-        keep = ~absent_mask
+        if protocol == "visevent":  # its eval_tracker.m reads absent/<seq>.txt and drops those rows
+            absent_mask = ~_visible(g) if absent is None else np.asarray(absent, dtype=bool).reshape(-1)
+            if len(absent_mask) != n:
+                raise ValueError(f"absent mask has {len(absent_mask)} frames, gt has {n}")
+            keep = ~absent_mask
     else:  # got10k
         p = _fit_length(p, n, pad=False)
         p[0] = g[0]
@@ -275,7 +301,7 @@ def sequence_curves(
         ious, err, nerr = _frame_errors(p, g, protocol, min_size=1.0)
     if protocol in ("lasher", "visevent"):
         valid = _all_positive(g)
-        ious, err, nerr = _frame_errors(p, g, protocol)
+        ious, err, nerr = _kit_frame_errors(p, g)
         ious[~valid] = -1.0  # -1 > tau never holds: SR failure
         err[~valid] = -1.0  # -1 <= threshold always holds: PR / NPR success
         nerr[~valid] = -1.0
@@ -323,7 +349,8 @@ def pool(per_sequence_metrics: Mapping[str, Mapping[str, float]] | Iterable[Mapp
 
 
 def pool_curves(curves: Sequence[np.ndarray], drop_all_zero: bool = False) -> np.ndarray:
-    """Mean curve over sequences; ``drop_all_zero`` leaves out all-zero curves (LaSOT / VisEvent plots)."""
+    """Mean curve over sequences; ``drop_all_zero`` leaves out all-zero curves (``plot_draw_save.m`` of the
+    LasHeR / VisEvent kits). Where every curve is all zero the kits' mean of nothing is NaN; this is 0."""
     c = np.asarray([np.asarray(x, dtype=np.float64) for x in curves])
     if drop_all_zero:
         kept = c[c.sum(1) > np.finfo(float).eps]
@@ -332,8 +359,9 @@ def pool_curves(curves: Sequence[np.ndarray], drop_all_zero: bool = False) -> np
 
 
 def pooled_metrics(per_sequence_curves: Sequence[Mapping], protocol: str) -> dict:
-    """SR / PR / NPR and mean curves over sequences for a curve protocol (VisEvent drops all-zero curves)."""
-    drop = protocol == "visevent"
+    """SR / PR / NPR and mean curves over sequences for a curve protocol (LasHeR / VisEvent drop all-zero
+    curves, see DROP_ALL_ZERO)."""
+    drop = protocol in DROP_ALL_ZERO
     s = pool_curves([c["success"] for c in per_sequence_curves], drop)
     pr = pool_curves([c["precision"] for c in per_sequence_curves], drop)
     npr = pool_curves([c["norm_precision"] for c in per_sequence_curves], drop)
@@ -352,22 +380,42 @@ def pooled_metrics(per_sequence_curves: Sequence[Mapping], protocol: str) -> dic
 
 
 # ----------------------------------------------------------------------------- RGBT234 / GTOT
+#: GTOT kit (main_attrDrawCurve.m): precisionX = 0:0.5:25 with ``errCenter < x`` (strict), MPR at 5 px;
+#: successX = 0:0.02:1 and MSR = auc.m, a trapezoid over those 51 points.
+GTOT_PRECISION_THRESHOLDS = np.linspace(0, 25, 51)
+GTOT_MPR_PIXELS = 5.0
+
+
+def _kit_rect_centres(rect: np.ndarray) -> np.ndarray:
+    """calcPlotErr(_TPR).m: ``rect(:,1) + rect(:,3)/2`` for a tracker's box."""
+    return rect[:, :2] + rect[:, 2:] / 2
+
+
+def _kit_gt_centres(gt: np.ndarray) -> np.ndarray:
+    """calcPlotErr(_TPR).m: the gt is held as corners x1, x2 = x1 + w and its centre is ``(x1 + x2) / 2``."""
+    return (gt[:, :2] + (gt[:, :2] + gt[:, 2:])) / 2
+
+
 def _mpr_msr_sequence(pred, gt_v, gt_i, variant: str) -> dict:
     gv, gi = _as_boxes(gt_v), _as_boxes(gt_i)
     if len(gv) != len(gi):
         raise ValueError(f"visible gt has {len(gv)} frames, infrared gt {len(gi)}")
     n = len(gv)
-    p = _fit_length(_as_boxes(pred), n, pad=False)
-    if variant == "rgbt234":
-        p = matlab_round(p)
+    # corner2rect.m: round([x1, y1, x2 - x1, y4 - y1]) -- both kits read '4corner' results by default
+    p = matlab_round(_fit_length(_as_boxes(pred), n, pad=False))
+    c = _kit_rect_centres(p)
     with np.errstate(invalid="ignore"):
-        err = np.fmin(centre_error(p, gv), centre_error(p, gi))
-        ious = np.fmax(iou(p, gv, IOU_CONVENTION[variant]), iou(p, gi, IOU_CONVENTION[variant]))
-    thr_o = matlab_colon(0.0, 0.05, 1.0)
-    thr_c = np.linspace(0, 25, 51) if variant == "gtot" else np.arange(0, 51, dtype=np.float64)
+        err = np.fmin(np.sqrt(((c - _kit_gt_centres(gv)) ** 2).sum(1)), np.sqrt(((c - _kit_gt_centres(gi)) ** 2).sum(1)))
+        ious = np.fmax(iou(p, gv, "pixel"), iou(p, gi, "pixel"))  # MATLAB max / min skip NaN, as fmax / fmin
+    if variant == "gtot":
+        thr_o, thr_c = matlab_colon(0.0, 0.02, 1.0), GTOT_PRECISION_THRESHOLDS
+        with np.errstate(invalid="ignore"):
+            pc = (err[:, None] < thr_c[None, :]).sum(0).astype(np.float64)
+        precision = pc / n
+    else:
+        thr_o, thr_c = matlab_colon(0.0, 0.05, 1.0), np.arange(0, 51, dtype=np.float64)
+        pc, precision = _curve(err, thr_c, n, above=False)
     sc, success = _curve(ious, thr_o, n, above=True)
-    pc, precision = _curve(err, thr_c, n, above=False)
-    mpr_at = 5.0 if variant == "gtot" else PR_PIXELS
     return {
         "protocol": variant,
         "success": success,
@@ -376,30 +424,32 @@ def _mpr_msr_sequence(pred, gt_v, gt_i, variant: str) -> dict:
         "precision_thresholds": thr_c,
         "success_counts": sc,
         "precision_counts": pc,
-        "MSR": _gtot_msr(sc[None], n) if variant == "gtot" else success_auc(success),
-        "MPR": precision_at(precision, thr_c, mpr_at),
+        "MSR": _trapezoid(success, thr_o) if variant == "gtot" else success_auc(success),
+        "MPR": precision_at(precision, thr_c, GTOT_MPR_PIXELS if variant == "gtot" else PR_PIXELS),
         "iou": ious,
         "err": err,
         "frames": n,
     }
 
 
-def _gtot_msr(success_counts: np.ndarray, frames: int) -> float:
-    """GTOT trapezoid AUC over the 21 IoU bins, pooled over all frames of all sequences."""
-    step = 0.05
-    a = (success_counts[:, 1:] * step).sum()
-    b = (success_counts[:, :-1] * step).sum()
-    return float((a + b) / 2.0 / frames)
+def _trapezoid(curve: np.ndarray, thr: np.ndarray) -> float:
+    """The GTOT kit's auc.m: mean of the upper and lower Riemann sums over the thresholds (its invented
+    last point (1, 1) has zero width)."""
+    y = np.asarray(curve, dtype=np.float64)
+    d = np.diff(thr)
+    return float(((y[1:] * d).sum() + (y[:-1] * d).sum()) / 2)
 
 
 def mpr_msr(sequences: Sequence[tuple], variant: str = "rgbt234") -> dict:
     """Maximum precision / success rate over the visible and infrared ground truths.
 
-    sequences: (pred, gt_visible, gt_infrared) per sequence. Per frame the smaller centre error and the
-    larger IoU of the two gts count. ``rgbt234``: predictions rounded, no frame-0 forcing, no special
-    frames, per-sequence curves averaged; MPR at 20 px, MSR = curve mean. ``gtot``: MPR at 5 px
-    (thresholds 0..25, 51 points, index 10) and a trapezoid MSR, both pooled over all frames; gt boxes
-    are expected as x,y,w,h converted from GTOT's corners with w = x2 - x1.
+    sequences: (pred, gt_visible, gt_infrared) per sequence, x,y,w,h (GTOT's corner gt converted with
+    w = x2 - x1, as its kit does). Per frame the smaller centre error and the larger IoU of the two gts
+    count; predictions are rounded (MATLAB ``round``, the kits' ``corner2rect.m``); no frame is forced to
+    the gt and no frame is special. ``rgbt234`` (calcPlotErr_TPR.m + main_attrDrawCurve_RGBT234.m):
+    per-sequence curves averaged, MPR at 20 px (``<=``), MSR = mean of the 21-point curve. ``gtot``
+    (calcPlotErr.m + main_attrDrawCurve.m): frames pooled over all sequences, MPR = share with error
+    ``< 5`` px, MSR = trapezoid over IoU thresholds 0:0.02:1.
     """
     if variant not in ("rgbt234", "gtot"):
         raise ValueError(f"unknown MPR/MSR variant {variant!r} (use 'rgbt234' or 'gtot')")
@@ -408,10 +458,11 @@ def mpr_msr(sequences: Sequence[tuple], variant: str = "rgbt234") -> dict:
         raise ValueError("no sequences to score")
     if variant == "gtot":
         frames = sum(s["frames"] for s in per)
-        pc = np.sum([s["precision_counts"] for s in per], 0)
-        sc = np.asarray([s["success_counts"] for s in per])
-        return {"MPR": float(pc[10] / frames), "MSR": _gtot_msr(sc, frames),
-                "precision": pc / frames, "success": sc.sum(0) / frames, "per_sequence": per}
+        prec = np.sum([s["precision_counts"] for s in per], 0) / frames
+        succ = np.sum([s["success_counts"] for s in per], 0) / frames
+        return {"MPR": precision_at(prec, GTOT_PRECISION_THRESHOLDS, GTOT_MPR_PIXELS),
+                "MSR": _trapezoid(succ, per[0]["success_thresholds"]), "precision": prec, "success": succ,
+                "per_sequence": per}
     prec = pool_curves([s["precision"] for s in per])
     succ = pool_curves([s["success"] for s in per])
     return {"MPR": float(prec[20]), "MSR": success_auc(succ), "precision": prec, "success": succ,

@@ -66,7 +66,8 @@ def _image_size(seq: Sequence) -> tuple[int, int] | None:
 
 
 def _load(sequences: Seq[Sequence], results_dir: Path, layout: str = "pytracking",
-          notes: list[str] | None = None) -> list[tuple[Sequence, np.ndarray, np.ndarray | None]]:
+          notes: list[str] | None = None, prefix: str = "", box_format: str = "xywh"
+          ) -> list[tuple[Sequence, np.ndarray, np.ndarray | None]]:
     """Every sequence's boxes (and confidences) cut to its length; a longer file (the LasHeR / VisEvent /
     got10k toolkits truncate too) is a warning with the count, a shorter one an error."""
     seen: dict[str, Sequence] = {}
@@ -78,9 +79,9 @@ def _load(sequences: Seq[Sequence], results_dir: Path, layout: str = "pytracking
             raise ResultsError(results_dir / f"{stem}.txt", f"sequences {seen[stem].uid} and {s.uid} share one "
                                "result file name; score these datasets from separate results directories")
         seen[stem] = s
-        boxes, conf = read_layout(results_dir, s.uid, s.boxes[0], layout)
+        boxes, conf = read_layout(results_dir, s.uid, s.boxes[0], layout, prefix, box_format)
         n = len(s.boxes)
-        bpath, cpath = layout_paths(results_dir, s.uid, layout)
+        bpath, cpath = layout_paths(results_dir, s.uid, layout, prefix)
         for arr, path in ((boxes, bpath), (conf, cpath)):
             if arr is not None and len(arr) < n:
                 raise ResultsError(path, f"has {len(arr)} lines but the sequence has {n} frames (truncated run?)")
@@ -145,8 +146,11 @@ def score(
     return_curves: bool = False,
     vot_resolution: int = 100,
     results_layout: str = "pytracking",
+    results_prefix: str = "",
+    results_format: str = "xywh",
 ):
-    """Score every sequence's result file; see the module docstring for the rules.
+    """Score every sequence's result file; see the module docstring for the rules. ``results_prefix`` /
+    ``results_format``: file-name prefix and box format of raw results (unitrack.eval.results).
 
     Returns ``{"protocol", "overall", "per_task", "per_dataset", "per_sequence", "notes", "curves"}``
     (fractions in [0, 1]); with ``return_curves=True`` returns ``(metrics_without_curves, curves)``.
@@ -163,7 +167,7 @@ def score(
     notes: list[str] = []
     if "vot" in (requested, *task_requested.values()):
         notes.append(f"VOT long-term defines no SR/PR/NPR; those use the {DEFAULT_PROTOCOL} protocol")
-    loaded = _load(sequences, results_dir, results_layout, notes)
+    loaded = _load(sequences, results_dir, results_layout, notes, results_prefix, results_format)
 
     main = {s.uid: _curves(s, p, protocol, notes) for s, p, _ in loaded}
     per_sequence: dict[str, dict] = {}

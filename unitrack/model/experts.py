@@ -67,6 +67,23 @@ def lorat_init(module: nn.Module) -> None:
                 nn.init.trunc_normal_(lin.weight, std=0.02)
 
 
+def absorb_start(module: nn.Module) -> None:
+    """Make fresh adapters add nothing to the function the base weights hold (start weights were loaded).
+
+    LoRAT's init gives B != 0, so a LoRA put on imported weights would move the model off them. The shared
+    adapter keeps LoRAT's A and B and its start delta s B A is subtracted from the base weight instead
+    (W - s B A + s B A = W up to float rounding); per-modality experts share one base weight, so no single
+    correction fits them all, and they start at B = 0 (peft's rule) instead."""
+    with torch.no_grad():
+        for layer in lora_layers(module):
+            for name in layer.lora_A:
+                if name == "shared":
+                    base = layer.get_base_layer().weight
+                    base.sub_(layer.get_delta_weight(name).to(base.dtype))
+                else:
+                    nn.init.zeros_(layer.lora_B[name].weight)
+
+
 def lora_layers(module: nn.Module) -> list[LoraLayer]:
     return [m for m in module.modules() if isinstance(m, LoraLayer)]
 

@@ -246,6 +246,10 @@ class LoRATTracker(nn.Module):
         self._set_trainable()
         # start weights (the RGB foundation, any unitrack checkpoint): key report kept for matrix.json
         self.init_report = load_init(self, init, init_strict)
+        if self.init_report is not None and self.uses_lora and lora_cfg["init"] == "lorat" and any(
+                ".lora_" in k for k in self.init_report["model_init"]):
+            ex.absorb_start(self.vit)  # fresh LoRAT-init adapters on loaded weights: the start stays exact
+            self.init_report["lora_start"] = "absorbed"
 
     # ------------------------------------------------------------------ parameters
     def _set_trainable(self) -> None:

@@ -52,7 +52,7 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
     randomly initialised backbone (no `pretrained`, no `weights`) is trained from scratch: whole
     (unless `foundation.model.finetune` says otherwise) at `foundation.scratch_lr` (unless
     `foundation.optim.lr` does); a pre-trained one keeps the model's own mode and lr (LoRAT: LoRA, 1e-4)."""
-    from unitrack.cli import CONF_DIR
+    from unitrack import conf_dir
 
     if "rgb" not in (cfg.data.get("tasks") or {}):
         raise ConfigError("data.tasks.rgb", "model.init=foundation trains the RGB tracker on task `rgb`, which "
@@ -76,7 +76,7 @@ def foundation_config(cfg: DictConfig) -> DictConfig:
             if "lr" not in fd_optim:
                 f.optim.lr = float(fd.get("scratch_lr", 1e-3))  # from scratch, not the study's fine-tuning lr
         f.model.init = None
-        f.cl = OmegaConf.load(CONF_DIR / "cl" / "none.yaml")
+        f.cl = OmegaConf.load(conf_dir() / "cl" / "none.yaml")
         f.eval.samm = False
     return f
 
@@ -99,13 +99,20 @@ def _warn_other_code(run: Path) -> None:
 def ensure_foundation(cfg: DictConfig) -> tuple[Path, bool]:
     """(checkpoint path, whether it was trained now) of a foundation config: reuse the cache or train it."""
     from filelock import FileLock
+    from lightning.fabric.utilities.rank_zero import (
+        rank_zero_only,  # the launcher's rank (RANK, LOCAL_RANK, ...)
+    )
 
     from unitrack.train.unification import train
 
     run = foundation_dir(cfg)
     ckpt = run / CKPT
     run.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(run) + ".lock"):
+    # Under DDP every rank runs this and trains the foundation together (its fit is a DDP fit); only rank 0
+    # takes the lock, or a rank waiting for it would hold rank 0's fit waiting for it in turn. Ranks decide
+    # alike: rank 0 writes the checkpoint only at the end of the fit they share.
+    lock = FileLock(str(run) + ".lock") if rank_zero_only.rank == 0 else contextlib.nullcontext()
+    with lock:
         if ckpt.is_file() and (run / "matrix.json").is_file():
             _warn_other_code(run)
             return ckpt, False
@@ -136,10 +143,10 @@ def compose_foundation(overrides: list[str]) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from unitrack.cli import CONF_DIR
+    from unitrack import conf_dir
 
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose(config_name="train", overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         del cfg["hydra"]

@@ -21,6 +21,7 @@ from unitrack.data.formats import (
 )
 from unitrack.data.formats.common import ROW_REASONS
 from unitrack.data.sequence import Sequence
+from unitrack.data.validation import CROSSING
 from unitrack.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ def load_dataset(name: str, root: str | Path, split: str | None = None, warn: bo
 def dataset_warnings(seqs: list[Sequence], absent_polarity: str = "present", detail: bool = True,
                      **options) -> list[str]:
     """What a reader accepted but a user should know: invalid gt rows read as absent (files and counts),
-    sequences that are (almost) all absent, and a VisEvent absent polarity that looks flipped.
+    boxes whose centre lies outside the frame (each row listed) or that cross its border (counted), both
+    scored as they are, sequences that are (almost) all absent, and a VisEvent absent polarity that looks
+    flipped.
     `detail=False` names no files (the one-line form training logs)."""
     out = []
     bad = [(s, {r: s.absent_reasons[r] for r in ROW_REASONS if s.absent_reasons.get(r)}) for s in seqs]
@@ -78,6 +81,7 @@ def dataset_warnings(seqs: list[Sequence], absent_polarity: str = "present", det
             out.append(f"{head}: {shown}{more}")
         else:
             out.append(f"{head}; `unitrack inspect` lists the files")
+    out += outside_warnings(seqs, detail)
     empty = [s for s in seqs if len(s) and "unannotated" not in s.absent_reasons
              and (~s.visible).mean() >= ALMOST_ALL_ABSENT]
     if empty:
@@ -87,4 +91,25 @@ def dataset_warnings(seqs: list[Sequence], absent_polarity: str = "present", det
     ve = [s for s in seqs if s.dataset == "visevent"]
     if ve:
         out += visevent.polarity_warnings(ve, absent_polarity)
+    return out
+
+
+def outside_warnings(seqs: list[Sequence], detail: bool = True) -> list[str]:
+    """Rows with the box centre outside the frame (listed) and boxes crossing the border (counted): what the
+    toolkits score as it is, so never an error for the dataset (data/validation.py)."""
+    out = []
+    rows = [r for s in seqs for r in s.outside_rows]
+    if rows:
+        n_seq = sum(1 for s in seqs if s.outside_rows)
+        head = (f"{len(rows)} gt rows in {n_seq} of {len(seqs)} sequences have their box centre outside the frame "
+                "(scored as they are, as the toolkits do)")
+        if detail:
+            more = f"; ... and {len(rows) - 8} more (inspect.json lists all)" if len(rows) > 8 else ""
+            out.append(f"{head}: " + "; ".join(rows[:8]) + more)
+        else:
+            out.append(f"{head}; `unitrack inspect` lists them")
+    crossing = {s.uid: s.stats[CROSSING] for s in seqs if s.stats.get(CROSSING)}
+    if crossing:
+        out.append(f"{sum(crossing.values())} gt boxes in {len(crossing)} of {len(seqs)} sequences extend past the "
+                   "frame border (scored as they are)")
     return out

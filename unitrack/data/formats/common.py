@@ -284,7 +284,7 @@ def build_sequence(name: str, task: str, dataset: str, rgb: list[Path], x: list[
     seq = Sequence(name, task, dataset, rgb, x, gt.boxes, modality,
                    boxes_x=None if gt_x is None else gt_x.boxes, raw_boxes=gt.raw,
                    raw_boxes_x=None if gt_x is None else gt_x.raw, gt_file=gt.path, absent_reasons=gt.counts())
-    check_sequence(seq, tolerance, gt_x_file=None if gt_x is None else gt_x.path)
+    check_sequence(seq, tolerance, gt_x_file=None if gt_x is None else gt_x.path, init_frame=split != "train")
     return seq
 
 

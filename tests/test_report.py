@@ -73,6 +73,13 @@ def test_report_tables_degradation_and_unfinished(tmp_path):
     md = (out / "report.md").read_text()
     assert "0.500 ± 0.071 [0.450, 0.550]" in md  # serial_replay rgbt SR over seeds 0,1: sample std, interval
     assert "`broken` (finetune): unfinished: 1 stage(s) evaluated" in md
+    (runs / "broken" / "failed.json").write_text(json.dumps({"reason": "config key 'x': bad"}))
+    (runs / "early").mkdir()  # failed before it wrote its config
+    (runs / "early" / "failed.json").write_text(json.dumps({"reason": "RuntimeError: boom"}))
+    assert build_report(runs, tmp_path / "out2", {"enabled": False})["unfinished"] == 2
+    md = (tmp_path / "out2" / "report.md").read_text()
+    assert "`broken` (finetune): failed: config key 'x': bad (1 stage(s) evaluated" in md
+    assert "`early` (?): failed: RuntimeError: boom" in md
     cap = {(r["method"], r["task"]): float(r["degradation_SR"]) for r in csv.DictReader(open(out / "capacity.csv"))}
     assert abs(cap[("replay", "rgbt")] - (0.5 - 0.6)) < 1e-9
     assert abs(cap[("parallel", "rgbd")] - (0.4 - 0.5)) < 1e-9

@@ -70,7 +70,9 @@ def test_a_preset_resumed_in_its_sweep_folder_skips_finished_jobs_and_finishes_t
     # a changed config in the same sweep folder is never taken for a finished job
     other = _train([a if not a.startswith("+experiment=") else "+experiment=single_rgbt" for a in args]
                    + ["model.lora.rank=2"], tmp_path)
-    assert other.returncode == 2 and "model.lora.rank" in other.stderr
+    assert other.returncode != 0 and "model.lora.rank" in other.stderr  # the job failed, recorded as such
+    assert "model.lora.rank: 8 -> 2" in json.loads((sweep / "single_rgbt_seed0" / "failed.json").read_text())["reason"]
+    assert (done.stat().st_mtime_ns, done.read_text()) == before
 
     # the report from the records alone: the sweep (checkpoints) and the world (dataset) gone
     shutil.rmtree(sweep)

@@ -128,9 +128,19 @@ def continual_extras(matrix: dict) -> dict[str, Any]:
             "fwt": forward_transfer(R, base)}
 
 
+#: A failed multirun job's record in its job folder (written by the apps' launcher, unitrack/apps).
+FAILED_FILE = "failed.json"
+
+
 def collect(root: Path) -> tuple[list[dict], list[dict]]:
-    """(finished runs, unfinished/failed runs) under root, found by their config.yaml."""
+    """(finished runs, unfinished/failed runs) under root, found by their config.yaml (or, for a job that
+    failed before writing one, its failed.json)."""
     done, broken = [], []
+    for rec in sorted(root.rglob(FAILED_FILE)):
+        run = rec.parent
+        if ".hydra" not in rec.parts and not (run / "config.yaml").is_file():
+            broken.append({"run": str(run.relative_to(root)) if run != root else ".", "method": "?",
+                           "status": job_status(run)})
     for cfg_path in sorted(root.rglob("config.yaml")):
         if ".hydra" in cfg_path.parts:
             continue
@@ -152,10 +162,16 @@ def collect(root: Path) -> tuple[list[dict], list[dict]]:
 
 
 def job_status(run: Path) -> str:
-    """Why a run folder has no matrix.json: the one place that reads a job's progress (a record of a failed
-    job, once the launcher writes one, is read here too)."""
+    """Why a run folder has no matrix.json: failed (its failed.json's reason) or unfinished (stages done)."""
     stages = json.loads((run / "stages.json").read_text()) if (run / "stages.json").exists() else []
-    return f"unfinished: {len(stages)} stage(s) evaluated, no matrix.json"
+    done = f"{len(stages)} stage(s) evaluated, no matrix.json"
+    if (run / FAILED_FILE).is_file():
+        try:
+            reason = json.loads((run / FAILED_FILE).read_text()).get("reason", "?")
+        except (OSError, ValueError, AttributeError):
+            reason = f"unreadable {FAILED_FILE}"
+        return f"failed: {reason} ({done})"
+    return f"unfinished: {done}"
 
 
 def final_scores(r: dict) -> dict[str, float]:

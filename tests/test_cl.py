@@ -568,5 +568,6 @@ def test_per_stage_matrix_uses_samm_inference_with_the_fitted_temperatures(synth
     ck = torch.load(tmp_path / "run" / "checkpoints" / "stage_2_rgbd.ckpt", weights_only=False)
     assert seen[0] == {}  # the RGB foundation the experiment starts from (model.init=foundation)
     seen = seen[1:]
-    assert len(seen) == 2 and seen[-1] == {"samm": {"temperatures": ck["unitrack"]["methods"]["samm"]["temperatures"]}}
+    assert len(seen) == 2 and seen[-1]["samm"]["temperatures"] == ck["unitrack"]["methods"]["samm"]["temperatures"]
+    assert seen[-1]["samm"]["combine"] is combine_heads
     assert seen[0]["samm"]["temperatures"] != seen[1]["samm"]["temperatures"]  # refitted at every stage end

@@ -12,10 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from unitrack.cl.samm import combine_heads, inference_kwargs
 from unitrack.data.crop import box_to_crop, crop_window, xywh_to_norm_xyxy
 from unitrack.data.sequence import Sequence
 from unitrack.errors import ConfigError, DatasetError, ResultsError
-from unitrack.eval.tracker import IMAGENET_MEAN, OnlineTracker, TrackState, clip_box, combine_heads_local
+from unitrack.eval.tracker import IMAGENET_MEAN, OnlineTracker, TrackState, clip_box
 
 W, H = 64, 48
 
@@ -212,15 +213,17 @@ def test_samm_takes_the_token_from_the_combined_map_and_the_box_from_the_surest_
 
     box0 = np.array([26.0, 18.0, 12.0, 12.0])
     cx, cy, side = crop_window(box0, 4.0)
-    tr = OnlineTracker(FakeModel(heads), samm={"temperatures": {"fused": 1.0, "rgb": 2.0, "x": 1.0}})
+    with pytest.raises(ConfigError, match="samm.combine"):  # temperatures alone: no rule to combine with
+        OnlineTracker(FakeModel(heads), samm={"temperatures": {"fused": 1.0, "rgb": 2.0, "x": 1.0}})
+    tr = OnlineTracker(FakeModel(heads), **inference_kwargs({"fused": 1.0, "rgb": 2.0, "x": 1.0}))
     st = TrackState("thermal", "a")
     tr.init([st], [frame()], [box0])
     b, c = tr.step([st], [frame()])
     assert b[0, 0] + b[0, 2] / 2 == pytest.approx(cx + (3.5 / 5 - 0.5) * side)
     z_rgb = torch.full((1, 25), -2.5)
     z_rgb[0, 13] = 2.5  # sharp / T_rgb
-    expected = combine_heads_local({"fused": torch.zeros(1, 25), "rgb": z_rgb * 2, "x": torch.zeros(1, 25)},
-                                   {"fused": 1.0, "rgb": 2.0, "x": 1.0})[0, 13].sigmoid()
+    expected = combine_heads({"fused": torch.zeros(1, 25), "rgb": z_rgb * 2, "x": torch.zeros(1, 25)},
+                              {"fused": 1.0, "rgb": 2.0, "x": 1.0})[0, 13].sigmoid()
     assert c[0] == pytest.approx(float(expected), abs=1e-6)
 
 

@@ -30,7 +30,7 @@ def _cfg(overrides):
 
 @pytest.mark.parametrize("exp", EXPERIMENTS)
 def test_every_experiment_composes_and_instantiates(exp, tmp_path):
-    from unitrack.cl.base import build_methods
+    from unitrack.cl.methods import build_methods
     from unitrack.train.unification import validate
 
     cfg = _cfg([f"+experiment={exp}", f"paths.output_root={tmp_path}"])

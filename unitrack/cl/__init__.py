@@ -1,9 +1,10 @@
 """Continual learning for serial RGBT -> RGBD -> RGBE training: replay buffers and one file per method."""
 
-from unitrack.cl.base import Composite, ContinualMethod, build_methods, forward
+from unitrack.cl.base import Composite, ContinualMethod, forward
 from unitrack.cl.der import DERpp
 from unitrack.cl.distill import KD
 from unitrack.cl.ewc import OnlineEWC
+from unitrack.cl.methods import build_methods
 from unitrack.cl.rehearsal import Rehearsal, store_outputs
 from unitrack.cl.replay import (
     BalancedBuffer,

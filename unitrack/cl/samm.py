@@ -198,4 +198,11 @@ def eval_samm_kwargs(eval_cfg: Mapping[str, Any], methods) -> dict[str, Any]:
     cal = methods.get("samm") if methods is not None else None
     if cal is None:
         raise ConfigError("eval.samm", "SAMM inference needs fitted temperatures: set cl.samm.fit_temperature=true")
-    return {"samm": {"temperatures": {h: float(cal.temperatures.get(h, 1.0)) for h in HEADS.values()}}}
+    return inference_kwargs({h: float(cal.temperatures.get(h, 1.0)) for h in HEADS.values()})
+
+
+def inference_kwargs(temperatures: Mapping[str, float] | None) -> dict[str, Any]:
+    """The tracker's `samm` argument: the fitted temperatures (T = 1 for a head without one) and this
+    module's combination rule, handed to the tracker so that evaluation does not import training code."""
+    temps = {h: 1.0 for h in HEADS.values()} | {h: float(t) for h, t in (temperatures or {}).items()}
+    return {"samm": {"temperatures": temps, "combine": combine_heads}}

@@ -29,8 +29,9 @@ def tracker_kwargs(cfg: DictConfig, ckpt_state: dict, device: str) -> dict:
     kw = {"device": device, "window_weight": float(e.window_weight), "drop_modality": e.drop_modality,
           "x_noise": float(e.x_noise), "amp": e.get("amp", False), "pad": str(e.get("pad", "current"))}
     if e.samm:
-        temps = ((ckpt_state.get("methods") or {}).get("samm") or {}).get("temperatures")
-        kw["samm"] = {"temperatures": temps or {"fused": 1.0, "rgb": 1.0, "x": 1.0}}
+        from unitrack.cl.samm import inference_kwargs
+
+        kw.update(inference_kwargs(((ckpt_state.get("methods") or {}).get("samm") or {}).get("temperatures")))
     return kw
 
 

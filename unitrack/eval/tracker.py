@@ -85,24 +85,6 @@ def clip_box(box, width, height) -> np.ndarray:
     return np.stack([x1, y1, x2 - x1, y2 - y1], axis=-1)
 
 
-def combine_heads_local(logits: dict[str, torch.Tensor], temperatures: dict[str, float]) -> torch.Tensor:
-    """SAMM dynamic inference: sum_m conf_m * z_m / T_m with conf_m = max softmax(z_m / T_m) over tokens."""
-    out = 0.0
-    for m, z in logits.items():
-        zt = z / float(temperatures[m])
-        out = out + zt.softmax(-1).amax(-1, keepdim=True) * zt
-    return out
-
-
-def _combine(logits: dict[str, torch.Tensor], temperatures: dict[str, float]) -> torch.Tensor:
-    try:  # unitrack.cl.samm owns the canonical version; the local one is the same formula
-        from unitrack.cl.samm import combine_heads
-    except ImportError:
-        return combine_heads_local(logits, temperatures)
-    z = combine_heads(logits, temperatures)
-    return z[0] if isinstance(z, tuple) else z
-
-
 #: eval.amp choices -> autocast dtype (true = bf16, as before; LoRAT infers under fp16 autocast).
 AMP_DTYPES = {"false": None, "true": torch.bfloat16, "bf16": torch.bfloat16, "fp16": torch.float16}
 #: eval.pad: the colour of out-of-frame search-crop pixels (current: the frame's own mean | frame0: LoRAT's).
@@ -152,6 +134,9 @@ class OnlineTracker:
                     any(float(t) <= 0 for t in temps.values()):
                 raise ConfigError("samm.temperatures", f"expected positive temperatures for heads among "
                                   f"{sorted(SAMM_HEADS)} (a missing head uses T=1), got {temps!r}")
+            if not callable(samm.get("combine")):  # SAMM's rule is unitrack.cl.samm's (inference_kwargs)
+                raise ConfigError("samm.combine", "SAMM inference needs its combination rule: build the "
+                                  "tracker's samm argument with unitrack.cl.samm.inference_kwargs")
         self.model = model
         self.device = resolve_device(device)
         self.window_weight = float(window_weight)
@@ -278,7 +263,7 @@ class OnlineTracker:
         if len(heads) > 1:
             temps = {m: float(self.samm["temperatures"].get(m, 1.0)) for m in heads}
             logits = {m: out[SAMM_HEADS[m][0]] for m in heads}
-            score = _combine(logits, temps)
+            score = self.samm["combine"](logits, temps)
             conf_m = torch.stack([(z / temps[m]).softmax(-1).amax(-1) for m, z in logits.items()], 1)
             boxes = torch.stack([out[SAMM_HEADS[m][1]] for m in heads], 1)  # (B,M,N,4)
             boxes = boxes[torch.arange(len(score), device=score.device), conf_m.argmax(1)]

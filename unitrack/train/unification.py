@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from unitrack import TRAIN_TASKS, fingerprint
-from unitrack.cl.base import build_methods
+from unitrack.cl.methods import build_methods
 from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.cl.samm import eval_samm_kwargs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,20 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_stale_log_streams():
+    """Hydra's in-process runs attach stream handlers to the capture stream of the test that ran them;
+    a later test's log record would then write into a closed file. Drop those handlers after each test."""
+    import logging
+
+    yield
+    for lg in [logging.getLogger()] + [v for v in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(v, logging.Logger)]:
+        for h in list(lg.handlers):
+            if type(h) is logging.StreamHandler and h.stream not in (sys.__stderr__, sys.__stdout__):
+                lg.removeHandler(h)
 
 
 @pytest.fixture(scope="session")

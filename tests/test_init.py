@@ -81,7 +81,8 @@ def test_bad_init_file_is_a_config_error(tmp_path):
 
 
 def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth_root, capsys):
-    from unitrack.train.foundation import compose_foundation, ensure_foundation, foundation_dir, main
+    from unitrack.commands.foundation import main
+    from unitrack.train.foundation import compose_foundation, ensure_foundation, foundation_dir
     from unitrack.train.unification import train
 
     over = tiny_train_overrides(synth_root, tmp_path / "out")
@@ -94,7 +95,7 @@ def test_rgb_foundation_trains_once_then_starts_a_multimodal_run(tmp_path, synth
     assert res["tasks"] == ["rgb"] and 0.0 <= res["final"]["per_task"]["rgb"]["SR"] <= 1.0
     assert res["validation"]["rgb"]["evaluated"]
     mtime = ckpt.stat().st_mtime_ns
-    assert ensure_foundation(cfg) == (ckpt, False) and ckpt.stat().st_mtime_ns == mtime  # reused
+    assert ensure_foundation(cfg, train) == (ckpt, False) and ckpt.stat().st_mtime_ns == mtime  # reused
     assert foundation_dir(compose_foundation([*over, "seed=1"])) != foundation_dir(cfg)
     assert foundation_dir(compose_foundation([*over, "logger=csv", "tags=[x]"])) == foundation_dir(cfg)
 

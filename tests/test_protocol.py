@@ -10,11 +10,11 @@ import torch
 from omegaconf import OmegaConf, open_dict
 
 from tests.conftest import compose, tiny_train_overrides
-from unitrack.data.datamodule import StageDataset, StagePlan, stage_plans
+from unitrack.data.datamodule import StageDataset, StagePlan
 from unitrack.data.pairs import PairRef
 from unitrack.errors import ConfigError
 from unitrack.train.optim import cosine_with_warmup
-from unitrack.train.protocol import exposure, largest_remainder, stage_schedule
+from unitrack.train.protocol import exposure, largest_remainder, plan_stages, stage_schedule
 
 
 class _Sampler:
@@ -65,17 +65,17 @@ def test_stratified_keeps_the_pair_stream():
 def test_budget_changes_serial_step_counts():
     replay = OmegaConf.create({"kind": "full", "ratio": None})
     ratios = OmegaConf.create({"rgbt": 1, "rgbd": 1, "rgbe": 1})
-    steps = {b: [p.steps for p in stage_plans(_train(budget=b), replay, ratios, 30)]
+    steps = {b: [p.steps for p in plan_stages(_train(budget=b), replay, ratios, 30)]
              for b in ("stage", "samples", "exposure")}
     assert steps["stage"] == [100, 100, 100]
     assert steps["samples"] == [100, 100, 100] and sum(steps["samples"]) == 300
     assert steps["exposure"] == [100, 200, 300]  # current task keeps 1, 1/2, 1/3 of each batch
-    assert [p.steps for p in stage_plans(_train(budget="samples", parallel_steps_factor=2), replay, ratios, 30)] \
+    assert [p.steps for p in plan_stages(_train(budget="samples", parallel_steps_factor=2), replay, ratios, 30)] \
         == [67, 67, 66]
     with pytest.raises(ConfigError, match="train.budget"):
-        stage_plans(_train(budget="equal"), replay, ratios, 30)
+        plan_stages(_train(budget="equal"), replay, ratios, 30)
     # each task's own-stage exposure then equals parallel's share (100 batch-equivalents each)
-    plans = stage_plans(_train(budget="exposure"), replay, ratios, 30)
+    plans = plan_stages(_train(budget="exposure"), replay, ratios, 30)
     for p in plans:
         ds = _ds(p, 30, True)
         assert exposure(ds)[p.name] == pytest.approx(100.0)

@@ -494,7 +494,7 @@ def _real_model_round(lorat, tmp_path, seqs):
             "vit_tiny_patch16_224", template_size=32, search_size=64, lora={"rank": 4, "alpha": 8},
             experts="shared+per_modality", x_branch={"depth": 1, "dim": 8}, heads="fused+unimodal",
             backbone_kwargs={"depth": 2, "embed_dim": 32, "num_heads": 2, "patch_size": 8})
-    kw = {"samm": {"temperatures": {"fused": 1.0, "rgb": 1.5, "x": 2.0}}, "window_weight": 0.45}
+    kw = inference_kwargs({"fused": 1.0, "rgb": 1.5, "x": 2.0}) | {"window_weight": 0.45}
     b = run_benchmark(model, seqs, tmp_path / "bat", batch_size=3, tracker_kwargs=kw, progress=False)
     s = run_sequential(model, seqs, tmp_path / "seq", tracker_kwargs=kw, progress=False)
     assert b["frames"] == s["frames"] == sum(len(q) for q in seqs)

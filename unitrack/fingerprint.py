@@ -104,7 +104,7 @@ def read(run_dir: Path) -> dict | None:
 
 
 def write(run_dir: Path, record: dict) -> Path:
-    from unitrack.eval.results import write_text_atomic
+    from unitrack.atomic import write_text_atomic
 
     return write_text_atomic(Path(run_dir) / FILE, json.dumps(record, indent=2, default=str))
 

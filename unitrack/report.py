@@ -31,9 +31,9 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from unitrack import TASKS
+from unitrack.atomic import write_text_atomic
 from unitrack.claims import all_claims, group_scores
 from unitrack.eval.metrics import task_forgetting
-from unitrack.eval.results import write_text_atomic
 from unitrack.stats import POOLED, Bootstrap, align, sample_sd, spearman
 from unitrack.train import test_split
 

@@ -71,7 +71,7 @@ def _one_line(e: BaseException) -> str:
 
 
 def _record_failure(job_dir: Path, reason: str, overrides: list[str]) -> None:
-    from unitrack.eval.results import write_text_atomic
+    from unitrack.atomic import write_text_atomic
 
     rec = {"reason": reason, "overrides": overrides}
     FAILED.append({"dir": str(job_dir), **rec})

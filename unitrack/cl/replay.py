@@ -12,6 +12,7 @@ import random
 from collections.abc import Mapping
 from typing import Any
 
+from unitrack.data.composition import batch_layout  # noqa: F401 (the replay share of a batch; re-exported)
 from unitrack.errors import ConfigError
 
 Item = dict[str, Any]
@@ -23,17 +24,6 @@ REF_KEYS = ("seq_index", "template_frame", "search_frame")
 #: share: replay takes `ratio` of a fixed batch; append: the current task keeps its whole batch and
 #: round(ratio * batch) replayed rows come on top (Mammoth's ER concatenates its buffer minibatch).
 REPLAY_MODES = ("share", "append")
-
-
-def batch_layout(kind: str, mode: str, ratio: float, batch_size: int, replaying: bool) -> tuple[int, int, int]:
-    """(rows the data loader yields per step, of which full-rehearsal replay rows, rows drawn from a bounded
-    buffer by the training step). Bounded buffers are drawn live (they fill as the stream is seen), so
-    their rows never go through the loader."""
-    r = int(round(ratio * batch_size)) if replaying and kind != "none" else 0
-    current = batch_size if mode == "append" else batch_size - r
-    if kind == "full":
-        return current + r, r, 0
-    return current, 0, r
 
 
 def _check_item(item: Mapping[str, Any]) -> None:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from unitrack.atomic import write_text_atomic
 from unitrack.commands import run_dir
 from unitrack.data.inspect import inspect_dataset, print_table
 from unitrack.data.synth import ensure_default
 from unitrack.errors import DatasetError
-from unitrack.eval.results import write_text_atomic
 
 
 def run(cfg: DictConfig) -> dict:

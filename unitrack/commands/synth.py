@@ -16,14 +16,14 @@ from unitrack.data.synth import MANIFEST, generate
 def calibrate_world(root: Path) -> dict:
     """The trivial trackers' SR/PR on the world's unified test benchmark (its manifest)."""
     from unitrack.data.formats import load_dataset
-    from unitrack.data.synth.baselines import calibrate
+    from unitrack.eval.baselines import calibrate
 
     return calibrate(load_dataset("manifest", root / MANIFEST))
 
 
 def run(cfg: DictConfig) -> str:
-    from unitrack.data.synth.baselines import format_table
-    from unitrack.eval.results import write_text_atomic
+    from unitrack.atomic import write_text_atomic
+    from unitrack.eval.baselines import format_table
 
     t0 = time.perf_counter()
     s = cfg.synth

@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from unitrack import TRAIN_TASKS
 from unitrack.data.augment import PairAugment
+from unitrack.data.composition import batch_layout, row_slots
 from unitrack.data.pairs import PairDataset, PairRef, collate_pairs
 from unitrack.data.splits import load_task_sequences, task_sources, training_sequences  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
-from unitrack.train.protocol import apply_budget, row_slots
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class StageDataset(Dataset):
 
     def __init__(self, pairs: dict[str, PairDataset], plan: StagePlan, batch_size: int, seed: int,
                  stratified: bool = True):
-        from unitrack.cl.replay import batch_layout
 
         self.pairs, self.plan, self.seed = pairs, plan, seed
         self.samplers = {t: p.sampler for t, p in pairs.items()}
@@ -152,10 +151,10 @@ def crop_options(data_cfg: DictConfig) -> dict:
     return {k: crop[k] for k in keys if crop.get(k) is not None}
 
 
-def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig,
-                batch_size: int | None = None) -> list[StagePlan]:
+def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfig) -> list[StagePlan]:
     """serial: one stage per task in `train.order`; parallel: one stage on the mixture; single: one task.
-    Serial stage lengths follow `train.budget` (unitrack/train/protocol.py; `batch_size` needed then)."""
+    Every serial stage runs `train.steps_per_stage`; `unitrack.train.protocol.plan_stages` applies
+    `train.budget` on top."""
     order = list(train_cfg.order)
     for t in order:
         if t not in TRAIN_TASKS:
@@ -173,7 +172,7 @@ def stage_plans(train_cfg: DictConfig, replay_cfg: DictConfig, ratios: DictConfi
             r = ratio if ratio is not None else (k / (k + 1) if kind == "full" else 0.0)
             plans.append(StagePlan(k, t, [t], [1.0], order[:k], kind if k else "none", r if k else 0.0, steps,
                                    str(replay_cfg.get("mode", "share") or "share")))
-        return apply_budget(plans, train_cfg, ratios, int(batch_size or 1))
+        return plans
     if mode == "parallel":
         w = [float(ratios.get(t, 1.0)) for t in order]
         return [StagePlan(0, "parallel", order, w, [], "none", 0.0, steps * int(train_cfg.parallel_steps_factor))]

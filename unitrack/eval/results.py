@@ -17,14 +17,13 @@ found from the folder's file names, :func:`find_prefix`).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from unitrack.atomic import write_text_atomic  # noqa: F401 (re-exported: results are written whole)
 from unitrack.errors import ResultsError
 
 BOX_FMT = "%.4f"
@@ -40,30 +39,6 @@ def file_stem(seq_name: str) -> str:
     if not stem or stem in (".", ".."):
         raise ValueError(f"sequence name {seq_name!r} gives no usable file name")
     return stem
-
-
-def _umask() -> int:
-    """The process umask (read by setting and restoring it; there is no getter before Python 3.13)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def write_text_atomic(path: Path | str, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give 0666 - umask
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _fmt(v: float, fmt: str) -> str:

@@ -14,10 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from unitrack.atomic import write_text_atomic
 from unitrack.data.sequence import read_rgb, read_x
 from unitrack.errors import ConfigError, DatasetError
 from unitrack.eval.decode import decode_ahead, frames_ahead
-from unitrack.eval.results import write_text_atomic
 from unitrack.eval.tracker import OnlineTracker, TrackState
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")

@@ -1,4 +1,4 @@
-"""The RGB foundation, built once and reused: `model.init=foundation`, or `python -m unitrack.train.foundation`.
+"""The RGB foundation, built once and reused: `model.init=foundation`, or `python -m unitrack.commands.foundation`.
 
 Every unified tracker starts from an RGB tracker. The study's experiments (conf/experiment/serial*,
 parallel, single_*) say `model.init: foundation`: before stage 1 the run loads the RGB tracker of its own
@@ -12,7 +12,7 @@ every LoRA rank or X-branch width of a sweep starts from the same RGB tracker (m
 LoRA into the base weights); a file lock keeps two processes of one machine from training it twice.
 A foundation trained by other code than the running one is reused with a warning naming both versions.
 
-`python -m unitrack.train.foundation [overrides]` builds the same cache entry from `unitrack train`'s
+`python -m unitrack.commands.foundation [overrides]` builds the same cache entry from `unitrack train`'s
 config with those overrides and writes its checkpoint path as the one line on stdout.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict
@@ -96,14 +96,13 @@ def _warn_other_code(run: Path) -> None:
                     "train it again", run, old, now)
 
 
-def ensure_foundation(cfg: DictConfig) -> tuple[Path, bool]:
-    """(checkpoint path, whether it was trained now) of a foundation config: reuse the cache or train it."""
+def ensure_foundation(cfg: DictConfig, fit: Callable[[DictConfig, Path], object]) -> tuple[Path, bool]:
+    """(checkpoint path, whether it was trained now) of a foundation config: reuse the cache or train it
+    with `fit(cfg, run_dir)` (`unitrack.train.unification.train`, passed in: it is the caller)."""
     from filelock import FileLock
     from lightning.fabric.utilities.rank_zero import (
         rank_zero_only,  # the launcher's rank (RANK, LOCAL_RANK, ...)
     )
-
-    from unitrack.train.unification import train
 
     run = foundation_dir(cfg)
     ckpt = run / CKPT
@@ -116,13 +115,13 @@ def ensure_foundation(cfg: DictConfig) -> tuple[Path, bool]:
         if ckpt.is_file() and (run / "matrix.json").is_file():
             _warn_other_code(run)
             return ckpt, False
-        train(cfg, run)
+        fit(cfg, run)
     return ckpt, True
 
 
-def resolve_init(cfg: DictConfig) -> DictConfig:
-    """`cfg` with `model.init=foundation` replaced by the checkpoint of its RGB foundation (trained now if
-    not cached); any other value is returned unchanged."""
+def resolve_init(cfg: DictConfig, fit: Callable[[DictConfig, Path], object]) -> DictConfig:
+    """`cfg` with `model.init=foundation` replaced by the checkpoint of its RGB foundation (trained now by
+    `fit` if not cached); any other value is returned unchanged."""
     if str(cfg.model.get("init")) != FOUNDATION:
         return cfg
     from rich.console import Console
@@ -130,7 +129,7 @@ def resolve_init(cfg: DictConfig) -> DictConfig:
     fcfg = foundation_config(cfg)
     console = Console(stderr=True)
     console.rule(f"RGB foundation ({fcfg.train.steps_per_stage} steps on task rgb): {foundation_dir(fcfg)}")
-    ckpt, trained = ensure_foundation(fcfg)
+    ckpt, trained = ensure_foundation(fcfg, fit)
     console.print(("trained" if trained else "reused") + f" RGB foundation {ckpt}")
     out = copy.deepcopy(cfg)
     with open_dict(out):
@@ -151,26 +150,3 @@ def compose_foundation(overrides: list[str]) -> DictConfig:
     with open_dict(cfg):
         del cfg["hydra"]
     return foundation_config(cfg)
-
-
-def main(argv: list[str] | None = None) -> None:
-    from unitrack.data.synth import ensure_default
-    from unitrack.errors import UnitrackError
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    out = sys.stdout
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            cfg = compose_foundation(argv)
-            if cfg.data.get("generate_if_missing"):
-                ensure_default(Path(cfg.data.root), cfg.data.get("synth"))
-            ckpt, trained = ensure_foundation(cfg)
-            print(("trained" if trained else "reused") + f" RGB foundation {ckpt.parent.parent}")
-    except UnitrackError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(ckpt, file=out)
-
-
-if __name__ == "__main__":
-    main()

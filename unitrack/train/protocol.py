@@ -18,9 +18,9 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
+from unitrack.data.composition import batch_layout, largest_remainder, row_slots  # noqa: F401 (re-exported)
 from unitrack.errors import ConfigError
 
 BUDGETS = ("stage", "samples", "exposure")
@@ -36,24 +36,11 @@ def choice(train_cfg, key: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def largest_remainder(weights: list[float], n: int) -> list[int]:
-    """Integer counts summing to n, proportional to weights (Hamilton's method; ties: lower index)."""
-    if n <= 0 or not weights:
-        return [0] * len(weights)
-    total = float(sum(weights))
-    if total <= 0:
-        raise ConfigError("data.ratios", f"weights must sum to > 0, got {weights}")
-    quotas = [n * w / total for w in weights]
-    counts = [math.floor(q) for q in quotas]
-    order = sorted(range(len(weights)), key=lambda i: (-(quotas[i] - counts[i]), i))
-    for i in order[: n - sum(counts)]:
-        counts[i] += 1
-    return counts
+def plan_stages(train_cfg, replay_cfg, ratios, batch_size: int) -> list:
+    """The run's stages (`unitrack.data.datamodule.stage_plans`) with lengths set by `train.budget`."""
+    from unitrack.data.datamodule import stage_plans
 
-
-def row_slots(weights: list[float], n: int) -> list[int]:
-    """Which weight index each of n rows of a batch belongs to: the largest-remainder counts, in order."""
-    return [i for i, c in enumerate(largest_remainder(weights, n)) for _ in range(c)]
+    return apply_budget(stage_plans(train_cfg, replay_cfg, ratios), train_cfg, ratios, batch_size)
 
 
 def apply_budget(plans: list, train_cfg, ratios, batch_size: int) -> list:
@@ -69,8 +56,6 @@ def apply_budget(plans: list, train_cfg, ratios, batch_size: int) -> list:
         return plans
     w = [float(ratios.get(t, 1.0)) for t in order]
     share = dict(zip(order, (parallel_steps * x / sum(w) for x in w)))  # parallel's batches per task
-    from unitrack.cl.replay import batch_layout
-
     for p in plans:  # current-task share of a step's rows (append mode: the current task keeps its batch)
         rows, full_replay, _ = batch_layout(p.replay_kind, p.replay_mode, p.replay_ratio, batch_size,
                                             bool(p.replay_tasks))

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from unitrack.atomic import write_text_atomic
 from unitrack.data.sequence import Sequence
-from unitrack.eval.results import write_text_atomic
 
 FILE = "test_metrics.json"
 

@@ -29,20 +29,20 @@ from rich.console import Console
 from rich.table import Table
 
 from unitrack import TRAIN_TASKS, fingerprint
+from unitrack.atomic import write_text_atomic
 from unitrack.cl.methods import build_methods
 from unitrack.cl.rehearsal import Rehearsal
 from unitrack.cl.replay import make_buffer, validate_replay
 from unitrack.cl.samm import eval_samm_kwargs
-from unitrack.data.datamodule import StagePlan, UnitrackDataModule, stage_plans
+from unitrack.data.datamodule import StagePlan, UnitrackDataModule
 from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError
-from unitrack.eval.results import write_text_atomic
 from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
 from unitrack.train.foundation import resolve_init
 from unitrack.train.module import UnitrackModule
-from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, stage_schedule
+from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, plan_stages, stage_schedule
 from unitrack.train.test_split import score_test_split
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                                      force=str(cfg.get("resume", "auto")) == "force")  # a changed config stops here
     OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
     fingerprint.write(run_dir, fp)
-    cfg = resolve_init(cfg)  # model.init=foundation: the cached RGB foundation (trained now if missing)
+    cfg = resolve_init(cfg, train)  # model.init=foundation: the cached RGB foundation (trained now if missing)
     # seeded after it: a foundation trained now or reused leaves the run's random stream the same
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     torch.set_float32_matmul_precision("high")
@@ -185,7 +185,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                                            "feat_size")}
     dm = UnitrackDataModule(cfg.data, geo, seed=int(cfg.seed))
     module.datamodule = dm
-    plans = stage_plans(cfg.train, rc, cfg.data.ratios, int(cfg.data.batch_size))
+    plans = plan_stages(cfg.train, rc, cfg.data.ratios, int(cfg.data.batch_size))
     module.carry_optimizer = choice(cfg.train, "optimizer_state", OPTIMIZER_STATES) == "carry"
     tasks_eval = list(dict.fromkeys(cfg.train.order))
     val_split = {t: {} for t in tasks_eval}

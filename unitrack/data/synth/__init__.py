@@ -6,11 +6,11 @@ so the world has to behave like real data: RGB carries the target (photo objects
 backgrounds, a camera that moves), and X helps where it does in reality (thermal at night, depth
 against a look-alike at another depth, events under motion blur) without giving the target away
 (warm props and distractors, thermal crossover, a near floor and depth holes, camera motion firing
-events everywhere). `unitrack synth` measures that with trivial trackers (baselines.py, world.json).
+events everywhere). `unitrack synth` measures that with trivial trackers (unitrack/eval/baselines.py, world.json).
 
 Modules: photos (the images), scene (canvas, layers, camera view), motion (paths, occlusion, camera
 motion), rgb / thermal / depth / events (one sensor each), attributes (challenges: plan, measurement,
-native files), render (one sequence), writers (native layouts), baselines (the trivial trackers).
+native files), render (one sequence), writers (native layouts).
 
 Each sequence draws from its own numpy Generator seeded by (seed, task, split, index), so the files are
 byte-identical for a seed whatever the order (or the number of worker processes) of generation.
@@ -254,7 +254,7 @@ def ensure_default(root: Path, world: Mapping | None = None) -> Path:
     default generation parameters; the world made with them is regenerated when they change."""
     import json
 
-    from unitrack.eval.results import write_text_atomic
+    from unitrack.atomic import write_text_atomic
 
     root = Path(root)
     p = default_parameters(world)

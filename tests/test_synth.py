@@ -315,7 +315,7 @@ def test_ensure_default_generates_only_when_missing_or_an_older_default(tmp_path
     assert synth.ensure_default(x) == x
     assert len(calls) == 1 and "generating" in capsys.readouterr().out
     p = synth.default_parameters()
-    assert calls[0][1]["sequences"] == p["sequences"] == 24 and calls[0][1]["test_sequences"] == 4
+    assert calls[0][1]["sequences"] == p["sequences"] == 24 and calls[0][1]["test_sequences"] == 16
     assert calls[0][1]["rgb_sequences"] == 96 and not calls[0][1]["overwrite"]
     assert json.loads(marker.read_text()) == p
     (x / synth.MANIFEST).write_text("# task,dataset,sequence\n")
@@ -362,7 +362,7 @@ def test_data_synth_sizes_the_default_world_and_a_change_regenerates_it(tmp_path
     assert len(calls) == 1
     synth.ensure_default(x, {"sequences": 48})  # other settings: regenerated; derived counts follow
     assert len(calls) == 2 and calls[-1]["overwrite"] and "data.synth" in capsys.readouterr().out
-    assert (calls[-1]["sequences"], calls[-1]["test_sequences"], calls[-1]["rgb_sequences"]) == (48, 8, 192)
+    assert (calls[-1]["sequences"], calls[-1]["test_sequences"], calls[-1]["rgb_sequences"]) == (48, 32, 192)
     with pytest.raises(ConfigError, match="data.synth.tests"):
         synth.default_parameters({"tests": 3})
 

@@ -98,3 +98,12 @@ def test_the_same_seed_gives_the_same_interval():
     one = Bootstrap(500, seed=7).statistic(x, tasks, lambda m: m[POOLED][..., 0])
     assert one == Bootstrap(500, seed=7).statistic(x, tasks, lambda m: m[POOLED][..., 0])
     assert one != Bootstrap(500, seed=8).statistic(x, tasks, lambda m: m[POOLED][..., 0])
+
+
+def test_detectable_difference_is_the_known_power_formula():
+    from unitrack.stats import Estimate, detectable
+
+    # a 95 % interval of half-width 1.96 is one standard error: detectable at 80 % power = 1.96 + 0.8416
+    assert abs(detectable(Estimate(0.0, -1.959964, 1.959964)) - 2.801585) < 1e-5
+    assert detectable(Estimate(0.3, 0.1, 0.1)) == 0.0  # no spread: any difference shows
+    assert np.isnan(detectable(Estimate(0.0, float("nan"), float("nan"))))

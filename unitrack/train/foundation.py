@@ -154,6 +154,7 @@ def compose_foundation(overrides: list[str]) -> DictConfig:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m unitrack.train.foundation [overrides]`: build (or reuse) the cache entry, print its checkpoint path."""
     from unitrack.data.synth import ensure_default
     from unitrack.errors import UnitrackError
 

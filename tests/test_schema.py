@@ -1,4 +1,4 @@
-"""The config schema: every bad config of issue 16 is one line naming the key, before torch is imported."""
+"""The config schema: every bad config is one line naming the key, before torch is imported."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both set up .venv when it is missing.
+# `make docs` builds the documentation site (mkdocs, strict) into site/.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 ARCH    := $(shell uname -m)
-# torch/torchvision pairs that import on our machines (see README, "Set-up").
+# torch/torchvision pairs that import together (docs/getting-started.md).
 ifeq ($(ARCH),aarch64)
 TORCH   := torch==2.9.1 torchvision==0.24.1
 else
@@ -12,9 +13,10 @@ TORCH   := torch==2.14.1 torchvision==0.29.1
 endif
 export HF_HUB_OFFLINE ?= 1
 export WANDB_MODE ?= offline
+export NO_MKDOCS_2_WARNING ?= 1
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint clean bench
+.PHONY: install demo test test-all lint clean bench docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,9 +41,13 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/unitrack bench
 
+# Strict: a broken link or anchor, or a nav entry without its page, fails the build (tests/test_docs.py too).
+docs: $(STAMP)
+	$(BIN)/python -m mkdocs build --strict -d site
+
 lint: $(STAMP)
 	$(BIN)/ruff check unitrack tests
 
 clean:
-	rm -rf outputs multirun .pytest_cache .ruff_cache build *.egg-info
+	rm -rf outputs multirun site .pytest_cache .ruff_cache build *.egg-info
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,5 +1,5 @@
-"""Bad input cases of issue 16 not covered elsewhere: each is one clear error naming file and line (or a
-reported, skipped sequence), never a plausible number."""
+"""Bad input cases not covered elsewhere (docs/reliability.md): each is one clear error naming file and line
+(or a reported, skipped sequence), never a plausible number."""
 
 from __future__ import annotations
 

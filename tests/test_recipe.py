@@ -1,5 +1,6 @@
-"""LoRAT's recipe knobs (issue 14 item 5): optim group, warm-up start, DeiT-III 3-augment, per-image flips,
-eval AMP dtype and search-crop padding. Each knob changes what it says; its off value is today's."""
+"""LoRAT's recipe knobs (docs/training.md, deviations from LoRAT): optim group, warm-up start, DeiT-III
+3-augment, per-image flips, eval AMP dtype and search-crop padding. Each knob changes what it says; its off
+value is today's."""
 
 from __future__ import annotations
 

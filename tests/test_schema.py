@@ -1,4 +1,4 @@
-"""The config schema: every bad config of issue 16 is one line naming the key, before torch is imported."""
+"""The config schema: every bad config is one line naming the key, before torch is imported."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ GOOD = [
     ("train", ["+experiment=serial_replay", "debug=fast", "seed=3", "optim.lr=2e-4", "trainer.precision=16-mixed"]),
     ("train", ["+trainer.max_epochs=3", "trainer.devices=auto", "data.ratios.rgbt=0"]),
     ("train", ["-m", "seed=0,1,2", "cl=replay"]),
-    ("train", ["hydra.run.dir=/tmp/x", "hydra/launcher=basic"]),
+    ("train", ["hydra.run.dir=outputs/x", "hydra/launcher=basic"]),
     ("eval", ["ckpt=x.ckpt", "eval.export=[got10k,vot]", "+options.max_frames=5", "eval.drop_modality=rgb"]),
     ("score", ["results=r", "protocol=vot"]),
     ("track", ["ckpt=x", "input=y", "init=[1,2,3,4]", "modality=depth"]),

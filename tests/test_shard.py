@@ -8,8 +8,9 @@ import torch
 
 
 def test_model_rows_do_not_depend_on_batch_composition():
-    """A 256-d model: the head's linears on a strided token slice rounded differently from batch 1 (see
-    /work/notes/finding-batch-composition.md); every row must come out bit-identical in any batch."""
+    """A 256-d model: the head's linears on a strided token slice rounded differently from batch 1, and so
+    did a softmax over a middle dimension (docs/evaluation.md, "Sharded over ranks and nodes"); every row
+    must come out bit-identical in any batch."""
     lorat = pytest.importorskip("unitrack.model.lorat")
     torch.manual_seed(0)
     with pytest.warns(UserWarning, match="randomly initialised"):

@@ -45,6 +45,7 @@ def verb_script(verb: str, argv0: str) -> Path | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`unitrack VERB [overrides]`: run the verb's own program (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(_usage())

@@ -84,16 +84,19 @@ def code_version() -> str:
 
 
 def describe(config: Mapping) -> dict:
+    """The record of a run's config: both hashes (without and with the seed) and the code version."""
     return {"config_hash": config_hash(config), "config_hash_seed": config_hash(config, with_seed=True),
             "code_version": code_version()}
 
 
 def checkpoint_record(path: Path | str) -> dict:
+    """Path and sha256 of a checkpoint, so a result names the exact weights that made it."""
     p = Path(path)  # absent only when the model came from elsewhere (tests): no hash to record
     return {"path": str(p.resolve()), "sha256": file_hash(p) if p.is_file() else None}
 
 
 def read(run_dir: Path) -> dict | None:
+    """The run folder's fingerprint.json, or None when it is absent or unreadable."""
     f = Path(run_dir) / FILE
     if not f.is_file():
         return None
@@ -104,6 +107,7 @@ def read(run_dir: Path) -> dict | None:
 
 
 def write(run_dir: Path, record: dict) -> Path:
+    """Write a run's fingerprint.json atomically."""
     from unitrack.atomic import write_text_atomic
 
     return write_text_atomic(Path(run_dir) / FILE, json.dumps(record, indent=2, default=str))

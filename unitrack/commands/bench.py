@@ -96,6 +96,7 @@ def bench_train(cfg: DictConfig, device: str) -> dict:
 
 
 def run(cfg: DictConfig) -> dict:
+    """Measure the parts in `cfg.parts` (model, data, train, eval) in one process and write bench.json."""
     from unitrack.eval import bench as eb
     from unitrack.model.bench import bench_model
 

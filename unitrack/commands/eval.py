@@ -25,6 +25,7 @@ from unitrack.train.checkpoint import load_model
 
 
 def tracker_kwargs(cfg: DictConfig, ckpt_state: dict, device: str) -> dict:
+    """The OnlineTracker arguments of `cfg.eval` (SAMM's temperatures from the checkpoint when eval.samm)."""
     e = cfg.eval
     kw = {"device": device, "window_weight": float(e.window_weight), "drop_modality": e.drop_modality,
           "x_noise": float(e.x_noise), "amp": e.get("amp", False), "pad": str(e.get("pad", "current"))}
@@ -42,6 +43,7 @@ def rank_device(device: str) -> str:
 
 
 def run(cfg: DictConfig) -> dict:
+    """Track the benchmark with `cfg.ckpt` in one batched pass (sharded under torchrun), then score it on rank 0."""
     with process_group() as ranks:
         out = Path(ranks.broadcast(str(run_dir())))  # one results folder for every rank (node clocks differ)
         model, st = load_model(cfg.ckpt)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
+    """`python -m unitrack.commands.foundation [overrides]`: build (or reuse) the cache entry, print its checkpoint path."""
     from unitrack.data.synth import ensure_default
     from unitrack.errors import UnitrackError
     from unitrack.train.foundation import compose_foundation, ensure_foundation

@@ -15,6 +15,7 @@ from unitrack.errors import DatasetError
 
 
 def run(cfg: DictConfig) -> dict:
+    """Read and validate a dataset, print the summary and write inspect.json; bad frames exit with code 2."""
     root = Path(cfg.root)
     default_manifest = Path(cfg.paths.data_dir) / "unibench.txt"
     if cfg.dataset == "manifest" and root == default_manifest and not root.exists():

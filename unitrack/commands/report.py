@@ -12,6 +12,7 @@ from unitrack.report import build_report
 
 
 def run(cfg: DictConfig) -> dict:
+    """Build report.md, tables and plots from the runs under `cfg.runs` into this run's folder."""
     root = Path(cfg.runs)
     if not root.is_dir():
         raise ConfigError("runs", f"{root} is not a folder of unitrack runs")

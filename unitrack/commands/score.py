@@ -11,6 +11,7 @@ from unitrack.eval.leaderboard import check_folders, score_results
 
 
 def run(cfg: DictConfig) -> dict:
+    """Score one tracker's results folder (metrics.json) or several (the leaderboard) against the benchmark."""
     results = cfg.results if isinstance(cfg.results, str) else list(cfg.results)
     check_folders(results)
     seqs = load_benchmark(cfg.benchmark, cfg.root, cfg.split, OmegaConf.to_container(cfg.options), cfg.paths.data_dir)

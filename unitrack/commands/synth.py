@@ -22,6 +22,7 @@ def calibrate_world(root: Path) -> dict:
 
 
 def run(cfg: DictConfig) -> str:
+    """Generate the synthetic world into `cfg.out` and calibrate it (world.json); returns the folder."""
     from unitrack.atomic import write_text_atomic
     from unitrack.eval.baselines import format_table
 

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 
 def run(cfg: DictConfig) -> dict:
+    """Track one video or frame folder from `cfg.init`; writes the annotated mp4 and the box file."""
     model, _ = load_model(cfg.ckpt)
     if cfg.x_input is None and getattr(model, "xbranch", None) is not None:
         log.warning("track: no x_input given; the %s stream is fed a copy of the RGB frames, so this is an "

@@ -16,6 +16,7 @@ from unitrack.train.unification import objective, train
 
 
 def run(cfg: DictConfig) -> float:
+    """Train (or skip, when this config already finished in this run folder) and publish the study records; returns the Optuna objective."""
     if cfg.data.get("generate_if_missing"):
         ensure_default(Path(cfg.data.root), cfg.data.get("synth"))
     out = run_dir()

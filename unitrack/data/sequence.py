@@ -60,6 +60,13 @@ class FrameList(abc.Sequence):
 
 @dataclass
 class Sequence:
+    """One tracking sequence as every reader returns it: frame paths, boxes and what the toolkits need.
+
+    `boxes` are x,y,w,h in pixels with NaN where the target is absent (what training and tracking use);
+    `gt` / `gt_x` are the annotation file's own values, which scoring uses so that each toolkit's rules
+    see what they would see. Frames are decoded on demand (`load_frame`); `len(seq)` is the frame count.
+    """
+
     name: str
     task: str  # rgbt | rgbd | rgbe | rgb (RGB-only)
     dataset: str  # lasher | rgbt234 | gtot | depthtrack | rgbd1k | visevent | got10k | ...

@@ -86,10 +86,12 @@ def state_dict_of(obj, path: Path, strip_model: bool = True) -> dict[str, torch.
 
 
 def is_lora_key(k: str) -> bool:
+    """A peft LoRA tensor (an adapter's A or B), as opposed to a base weight."""
     return ".lora_A." in k or ".lora_B." in k
 
 
 def has_lora(sd: dict[str, torch.Tensor]) -> bool:
+    """Whether a state dict holds LoRA adapters (then it is loaded key by key, not folded)."""
     return any(is_lora_key(k) for k in sd)
 
 

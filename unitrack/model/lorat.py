@@ -344,6 +344,8 @@ class LoRATTracker(nn.Module):
         modality: Sequence[str] | torch.Tensor,
         features: bool = True,
     ) -> dict[str, torch.Tensor]:
+        """LoRAT's whole forward (what training runs): `embed_template` then `forward_search`; see the class
+        docstring for the shapes. Tracking embeds the template once and calls `forward_search` per frame."""
         tz, tzx = self.embed_template(z, zx, z_box)
         return self.forward_search(tz, tzx, x, xx, modality, features=features)
 

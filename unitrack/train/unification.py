@@ -112,6 +112,7 @@ def static_box_baseline(val: dict[str, list[Sequence]], out_dir: Path, protocol:
 
 
 def continual_matrix(rows: list[dict], tasks: list[str], metric: str) -> list[list[float]]:
+    """Stage x task matrix of one metric from the stage rows (tasks in training order)."""
     return [[r["eval"]["per_task"][t][metric] for t in tasks] for r in rows]
 
 
@@ -159,6 +160,12 @@ def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> in
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
+    """Train the stages of `cfg` (single, serial or parallel) into `run_dir` and return its matrix.json.
+
+    What `unitrack train` runs: resolves the start weights (`model.init`, the RGB foundation), trains each
+    stage, evaluates every task on its validation sequences after each, tracks the test split at the end,
+    and writes matrix.json / matrix.csv / test_metrics.json. Finished stages in `run_dir` are skipped and an
+    unfinished one resumes from last.ckpt; a run folder of another config is refused, naming the keys."""
     validate(cfg)
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -260,6 +267,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
 
 def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfig) -> dict:
+    """The stage x task matrices (SR, PR), their continual summaries and the static box, from the stage rows."""
     from unitrack.eval.metrics import continual_summary
 
     rows = sorted(rows, key=lambda r: r["stage"])
@@ -285,6 +293,7 @@ def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfi
 
 
 def write_matrix_csv(path: Path, res: dict) -> None:
+    """matrix.csv: one row per stage and metric, one column per task."""
     lines = ["metric,stage," + ",".join(res["tasks"])]
     for metric in ("SR", "PR"):
         for name, row in zip(res["stages"], res[metric]):
@@ -295,11 +304,13 @@ def write_matrix_csv(path: Path, res: dict) -> None:
 
 
 def print_row(plan: StagePlan, ev: dict, tasks: list[str]) -> None:
+    """One stage's scores on the console, as the stage ends."""
     cells = "  ".join(f"{t}: SR {ev['per_task'][t]['SR']:.3f} PR {ev['per_task'][t]['PR']:.3f}" for t in tasks)
     console.print(f"after stage {plan.index + 1} ({plan.name}): {cells}")
 
 
 def print_matrix(res: dict) -> None:
+    """The final stage x task tables (SR, PR) with BWT, forgetting and the static box."""
     for metric in ("SR", "PR"):
         table = Table(title=f"stage x task {metric} ({res['protocol']} protocol, real tracker on validation "
                       "sequences, not test)")
@@ -322,6 +333,7 @@ def print_matrix(res: dict) -> None:
 
 
 def log_wandb(logger, res: dict, cfg: DictConfig) -> None:
+    """The finished run to wandb: the matrix as a table, final pooled scores, summaries and the config."""
     import wandb
 
     run = logger.experiment

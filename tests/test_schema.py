@@ -36,8 +36,6 @@ BAD = [  # (verb, overrides, the key the error must name, a phrase of the messag
     ("train", ["-m", "seed=0,1,x"], "seed", "must be an int"),  # every value of a sweep is checked
     ("train", ["data.batch_size=2.5"], "data.batch_size", "must be an int"),
     ("train", ["train.order=rgbt"], "train.order", "must be a list"),
-    ("train", ["hydra/launcher=slurm"], "hydra/launcher", ".[cluster]"),
-    ("train", ["-m", "hparams_search=optuna"], "hparams_search", ".[cluster]"),
     ("train", ["cl=nonexistent"], "cl", "nonexistent"),
     ("train", ["data.augment.flip=images"], "data.augment.flip", "pair, image"),
     ("train", ["model=lorat_b224", "data.augment.three_augment=maybe"], "data.augment.three_augment", "True, False"),
@@ -62,6 +60,18 @@ GOOD = [
     ("train", ["data.augment.flip=image", "data.augment.three_augment=true", "eval.amp=bf16", "eval.pad=frame0"]),
     ("eval", ["ckpt=x.ckpt", "eval.amp=fp16", "eval.pad=frame0"]),
 ]
+
+
+@pytest.mark.parametrize("overrides,key", [(["hydra/launcher=slurm"], "hydra/launcher"),
+                                           (["-m", "hparams_search=optuna"], "hparams_search")])
+def test_a_missing_cluster_plugin_names_the_extra(overrides, key, monkeypatch):
+    """Without the plugin (simulated: the dev extra installs the SLURM launcher) the hint names the extra."""
+    import unitrack.schema as schema
+
+    monkeypatch.setattr(schema, "_missing", lambda module: True)
+    with pytest.raises(ConfigError) as e:
+        check("train", overrides)
+    assert e.value.key == key and ".[cluster]" in str(e.value)
 
 
 @pytest.mark.parametrize("verb,overrides,key,phrase", BAD, ids=[" ".join(b[1]) for b in BAD])

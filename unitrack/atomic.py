@@ -6,7 +6,10 @@ and readers on other nodes never see a partial result, matrix or config."""
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -32,3 +35,27 @@ def write_text_atomic(path: Path | str, text: str) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+@contextmanager
+def replacing_dir(path: Path | str) -> Iterator[Path]:
+    """A temporary folder beside `path` to fill; it takes `path`'s place when the block ends without an
+    error, removed otherwise. An older `path` is moved aside first and deleted after, so a reader finds the
+    old folder, the new one, or none -- never old and new files mixed. The caller decides whether an
+    existing `path` may be replaced."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700; a plain mkdir would give 0777 - umask
+        old = None
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+        os.rename(tmp, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -24,6 +24,7 @@ VERBS: dict[str, str] = {
     "synth": "generate the synthetic RGBT/RGBD/RGBE datasets (native layouts + unified manifest)",
     "inspect": "read and validate a dataset in its native layout; writes inspect.json",
     "report": "aggregate runs or multiruns into report.md, CSV tables and plots",
+    "export": "write a checkpoint as a shareable folder: model.safetensors + config.yaml (no pickle)",
 }
 
 

@@ -29,3 +29,14 @@ class ResultsError(UnitrackError, ValueError):
         where = f"{path}" + (f", line {line}" if line is not None else "")
         super().__init__(f"{where}: {what}")
         self.path, self.line = path, line
+
+
+class UnsafeFileError(ConfigError):
+    """A checkpoint or weights file that could only be read by running code from it (a pickle asking for a
+    global outside torch's weights-only set): refused, never loaded."""
+
+    def __init__(self, key: str, path, wants: str):
+        super().__init__(key, f"{path} is refused: reading it would unpickle `{wants}`, which can run any code; "
+                         "unitrack reads checkpoints as data only (tensors, numbers, strings, lists, dicts: "
+                         "torch.load weights_only=True) -- ask for its state dict or a `unitrack export` folder")
+        self.path, self.wants = path, wants

@@ -89,10 +89,19 @@ def describe(config: Mapping) -> dict:
             "code_version": code_version()}
 
 
+def folder_hash(path: Path | str) -> str:
+    """sha256 over a folder's files (names and contents; an exported model: weights and config)."""
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(path).iterdir() if p.is_file()):
+        h.update(f"{f.name}\0{file_hash(f)}\n".encode())
+    return h.hexdigest()
+
+
 def checkpoint_record(path: Path | str) -> dict:
     """Path and sha256 of a checkpoint, so a result names the exact weights that made it."""
     p = Path(path)  # absent only when the model came from elsewhere (tests): no hash to record
-    return {"path": str(p.resolve()), "sha256": file_hash(p) if p.is_file() else None}
+    sha = file_hash(p) if p.is_file() else folder_hash(p) if p.is_dir() else None
+    return {"path": str(p.resolve()), "sha256": sha}
 
 
 def read(run_dir: Path) -> dict | None:

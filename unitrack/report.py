@@ -236,9 +236,9 @@ def analyse(ckpt: Path, benchmark: Path, out: Path, cap: dict, n: int, robustnes
     from unitrack.eval.modality_distance import modality_distances
     from unitrack.eval.runner import run_benchmark
     from unitrack.eval.score import score
-    from unitrack.train.checkpoint import load_model
+    from unitrack.model.checkpoint import load_model
 
-    model, _ = load_model(ckpt)
+    model, _ = load_model(ckpt, "analysis.checkpoint")
     seqs = load_dataset("manifest", benchmark)
     by_task: dict[str, list] = defaultdict(list)
     for s in seqs:

@@ -21,7 +21,7 @@ from unitrack.eval.benchmark import load_benchmark
 from unitrack.eval.runner import failure_summary
 from unitrack.eval.score import print_table, score, write_score_outputs
 from unitrack.eval.shard import on_main, process_group, run_sharded
-from unitrack.train.checkpoint import load_model
+from unitrack.model.checkpoint import load_model
 
 
 def tracker_kwargs(cfg: DictConfig, ckpt_state: dict, device: str) -> dict:

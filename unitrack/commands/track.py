@@ -8,7 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from unitrack.commands import pick_device, run_dir
 from unitrack.eval.video import track_video
-from unitrack.train.checkpoint import load_model
+from unitrack.model.checkpoint import load_model
 
 log = logging.getLogger(__name__)
 

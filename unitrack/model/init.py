@@ -2,7 +2,8 @@
 
 Every unified tracker starts from an RGB tracker; this loads one into the freshly built model before
 stage 1. The file is a Lightning checkpoint written by `unitrack train` (its `state_dict` holds the
-tracker under `model.`) or a plain state dict of the tracker. The match is reported key by key:
+tracker under `model.`), a folder written by `unitrack export`, or a plain state dict of the tracker (a
+torch file or `.safetensors`); every one is read as data (unitrack/model/checkpoint.py). The match is reported key by key:
 missing keys, unexpected keys and shape mismatches are named, and any of them is a ConfigError unless
 `model.init_strict=false` (then only the matching tensors are loaded).
 
@@ -26,6 +27,7 @@ import torch
 from torch import nn
 
 from unitrack.errors import ConfigError
+from unitrack.model.checkpoint import has_model_config, model_config, model_from_checkpoint, read_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,7 @@ INIT_KEYS = ("init", "init_strict")
 #: Parts of a multimodal tracker an RGB foundation does not hold (model-initialised when wholly absent).
 X_ONLY_PREFIXES = ("xbranch.", "head_rgb.", "head_x.")
 SHOWN = 8  # keys named per kind in an error message
+KEY = "model.init"
 
 
 def model_args(model_cfg: dict) -> dict:
@@ -57,19 +60,9 @@ def build_start_model(model_cfg) -> nn.Module:
         raise
 
 
-def read_checkpoint(path: Path):
-    """The object a start-weights file holds (read once: checkpoints of the paper variants are large)."""
-    if not path.is_file():
-        raise ConfigError("model.init", f"checkpoint {path} does not exist")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - a truncated or foreign file
-        raise ConfigError("model.init", f"{path} is not a readable checkpoint ({type(e).__name__}: {e})") from e
-
-
 def read_state_dict(path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
     """The tracker's tensors from a unitrack/Lightning checkpoint or a plain state dict."""
-    return state_dict_of(read_checkpoint(path), path, strip_model)
+    return state_dict_of(read_checkpoint(path, KEY), path, strip_model)
 
 
 def state_dict_of(obj, path: Path, strip_model: bool = True) -> dict[str, torch.Tensor]:
@@ -99,15 +92,10 @@ def merged_source(obj, sd: dict[str, torch.Tensor], path: Path) -> dict[str, tor
     """A unitrack checkpoint (`obj`, its tracker tensors `sd`) whose tracker holds LoRA, as the plain
     tracker it computes (its shared LoRA folded into the base weights by the model's own `merge`); None
     for a file without LoRA or without the model config that says LoRA's alpha and rank (a plain state
-    dict is loaded key by key)."""
-    from unitrack.train.checkpoint import model_from_checkpoint
-
-    if not has_lora(sd):
+    dict is loaded key by key). A model config that is not a unitrack model's is refused, not skipped."""
+    if not has_lora(sd) or not has_model_config(obj):
         return None
-    try:
-        src, _ = model_from_checkpoint(obj, path)
-    except ConfigError:
-        return None
+    src, _ = model_from_checkpoint(obj, path, KEY)
     if getattr(src, "experts", "shared") != "shared":
         return None  # per-modality experts have no single RGB function to fold
     return src.merge(src.modalities[0]).state_dict()
@@ -162,7 +150,9 @@ def load_init(model: nn.Module, spec: str | None, strict: bool = True) -> dict[s
         rep = compare(model, sd, lorat_import.is_model_initialised, unmapped)
     else:
         path = Path(spec).expanduser()
-        obj = read_checkpoint(path)
+        obj = read_checkpoint(path, KEY)  # a file or an exported folder, read as data
+        if has_model_config(obj):
+            model_config(obj, path, KEY)  # a file's model config names a unitrack model, or the file is refused
         sd = state_dict_of(obj, path)
         merged = merged_source(obj, sd, path)
         sd = merged if merged is not None else sd

@@ -13,6 +13,7 @@ Build it with ``build_model(cfg)`` or ``hydra.utils.instantiate(cfg.model)`` (co
 
 from __future__ import annotations
 
+import argparse
 import copy
 import inspect
 import warnings
@@ -29,6 +30,7 @@ from torch import nn
 from unitrack import NO_X
 from unitrack.errors import ConfigError
 from unitrack.model import experts as ex
+from unitrack.model.checkpoint import read_weights
 from unitrack.model.head import MlpHead
 from unitrack.model.init import load_init
 from unitrack.model.loss import box_cell_mask
@@ -59,10 +61,10 @@ def _file_grid(path: Path) -> int | None:
             with safe_open(str(path), "pt") as f:
                 shape = f.get_slice("pos_embed").get_shape() if "pos_embed" in f.keys() else None
         else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
+            sd = read_weights(path, "model.weights", mmap=True, allow=(argparse.Namespace,))
             sd = sd.get("state_dict", sd.get("model", sd)) if isinstance(sd, dict) else {}
             shape = tuple(sd["pos_embed"].shape) if "pos_embed" in sd else None
-    except Exception:  # noqa: BLE001 - timm reports unreadable files itself
+    except Exception:  # noqa: BLE001 - create_backbone reports unreadable or refused files itself
         return None
     if shape is None:
         return None
@@ -120,6 +122,9 @@ def create_backbone(
         path = Path(weights).expanduser()
         if not path.is_file():
             raise ConfigError("model.weights", f"weights file not found: {path}")
+        # read as data first (tensors mapped, not read): timm's own loader is weights-only in the versions we
+        # test, this makes it so for every version; argparse.Namespace (timm's training args) is plain data
+        read_weights(path, "model.weights", mmap=True, allow=(argparse.Namespace,))
         try:
             return timm.create_model(backbone, pretrained=True, pretrained_cfg_overlay=dict(file=str(path)), **kw)
         except Exception as e:  # noqa: BLE001 - any load failure is a bad file for this backbone

@@ -7,7 +7,9 @@ import os
 from pathlib import Path
 
 import lightning as L
-import torch
+
+from unitrack.errors import ConfigError, UnsafeFileError
+from unitrack.model.checkpoint import read_weights
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +23,23 @@ def save_checkpoint_atomic(trainer: L.Trainer, path: Path) -> None:
 
 
 def usable_checkpoint(path: Path) -> dict | None:
-    """The checkpoint at `path`, or None when absent; an empty, truncated or foreign file is moved aside to
-    `<name>.corrupt` with a warning naming it, so the caller falls back to the last good checkpoint."""
+    """The checkpoint at `path` read as data (weights-only, unitrack/model/checkpoint.py), or None when
+    absent; an empty, truncated or foreign file is moved aside to `<name>.corrupt` with a warning naming it,
+    so the caller falls back to the last good checkpoint. A file that would need code to load
+    (`UnsafeFileError`: our checkpoints never do) stops the run with one line instead: it is not ours."""
     path = Path(path)
     if not path.exists():
         return None
     why = None
     try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = read_weights(path, "hydra.run.dir")
         if not isinstance(ck, dict) or "state_dict" not in ck or "unitrack" not in ck:
             why = "not a unitrack training checkpoint"
-    except Exception as e:  # noqa: BLE001 - any unreadable file (EOF, bad zip, pickle) is the same case
-        why = f"{type(e).__name__}: {' '.join(str(e).split())[:200]}"
+    except UnsafeFileError:
+        raise
+    except ConfigError as e:  # missing, EOF, bad zip, bad pickle: the same case
+        cause = e.__cause__ or e
+        why = f"{type(cause).__name__}: {' '.join(str(cause).split())[:200]}"
     if why is None:
         return ck
     bad = path.with_name(path.name + ".corrupt")

@@ -51,6 +51,7 @@ class UnitrackModule(L.LightningModule):
         self.methods = methods
         self.unimodal_weight = unimodal_weight
         self.stage_index, self.stage_name, self.stage_steps = 0, "", 1
+        self.tasks_seen: list[str] = []  # tasks trained up to this stage (an export's config says them)
         self.buffer = None  # replay buffer (unitrack.cl.replay); kept here so it lands in checkpoints
         self.rehearsal = None  # its live side (unitrack.cl.rehearsal): filled from the stream, drawn per step
         self.datamodule = None  # the stage data, for methods that read it at a stage end (EWC's Fisher)
@@ -140,8 +141,10 @@ class UnitrackModule(L.LightningModule):
 
     # --- extra checkpoint state: stage, buffer, CL methods, RNG -------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Only plain data (dicts, lists, strings, numbers, tensors): checkpoints are read weights-only."""
         checkpoint["unitrack"] = {
             "stage_index": self.stage_index, "stage_name": self.stage_name, "model_cfg": self.model_cfg,
+            "tasks_seen": list(self.tasks_seen),
             "stage_step": self.step_offset + (self.trainer.global_step if self._trainer is not None else 0),
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
             "methods": self.methods.state_dict() if self.methods is not None else None,

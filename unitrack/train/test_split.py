@@ -53,15 +53,15 @@ def foundation_distance(cfg: DictConfig, seqs: list[Sequence]) -> dict:
     from collections import defaultdict
 
     from unitrack.eval.modality_distance import modality_distances
-    from unitrack.train.checkpoint import load_model
+    from unitrack.model.checkpoint import is_export, load_model
 
     init = cfg.model.get("init")
-    if not init or not str(init).endswith(".ckpt") or not Path(str(init)).is_file():
+    if not init or not ((str(init).endswith(".ckpt") and Path(str(init)).is_file()) or is_export(str(init))):
         return {"skipped": f"model.init={init} is not a unitrack checkpoint (the RGB foundation)"}
     by_task: dict[str, list[Sequence]] = defaultdict(list)
     for s in seqs:
         by_task[s.task].append(s)
-    model, _ = load_model(str(init))
+    model, _ = load_model(str(init), "model.init")
     d = modality_distances(model, dict(by_task), n=int(cfg.test.distance_samples), seed=int(cfg.seed))
     return {**d, "start_weights": str(init)}
 

@@ -208,6 +208,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         for plan in plans:
             # files and folders count stages as the console does (stage 1 = stage_1_<task>); plan.index is 0-based
             stage_ckpt = ckpt_dir / f"stage_{plan.index + 1}_{plan.name}.ckpt"
+            module.tasks_seen = list(dict.fromkeys(t for p in plans[: plan.index + 1] for t in p.tasks))
             good = usable_checkpoint(stage_ckpt)  # a corrupt one is moved aside: the stage is trained again
             done = good is not None and any(r["stage"] == plan.index for r in rows)
             if done:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,27 @@ def tiny_train_overrides(root: Path, run_dir: Path) -> list[str]:
     """A train run that takes seconds: fast debug preset on the session's tiny synthetic data."""
     return ["debug=fast", f"data.root={root}", f"paths.output_root={run_dir}", "logger=csv",
             "model.backbone_kwargs.depth=2", "data.val_max_frames=10"]
+
+
+def kill_mid_stage(proc: subprocess.Popen, run: Path, stage: int, steps: int, timeout: float = 300) -> bool:
+    """SIGKILL `proc`, a `unitrack train` into `run`, once its last.ckpt lies inside stage `stage` (counted
+    from 0) past the stage's first checkpoint and short of its `steps`; whether it was caught there."""
+    import torch
+
+    last, deadline = run / "checkpoints" / "last.ckpt", time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            try:
+                st = torch.load(last, weights_only=False)["unitrack"]
+            except Exception:  # being written
+                time.sleep(0.05)
+                continue
+            if st["stage_index"] == stage and 0 < st["stage_step"] < steps:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                return True
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    return False

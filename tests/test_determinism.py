@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from omegaconf import OmegaConf
 
-from tests.conftest import CONF, tiny_train_overrides
+from tests.conftest import CONF, kill_mid_stage, tiny_train_overrides
 
 
 def _tiny_model():
@@ -69,20 +67,7 @@ def test_same_seed_runs_side_by_side_and_a_killed_resumed_run_give_identical_mat
     runs = [tmp_path / "a", tmp_path / "b", tmp_path / "killed"]
     procs = [subprocess.Popen(_cli([*args, f"hydra.run.dir={r}"]), env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for r in runs]
-    last, stage0 = runs[2] / "checkpoints" / "last.ckpt", runs[2] / "checkpoints" / "stage_1_rgbt.ckpt"
-    killed, deadline = False, time.time() + 1800
-    while time.time() < deadline and procs[2].poll() is None:
-        if stage0.exists() and last.exists():
-            try:
-                st = torch.load(last, weights_only=False)["unitrack"]
-            except Exception:
-                time.sleep(0.1)
-                continue
-            if st["stage_index"] == 1 and 0 < st["stage_step"] < steps:
-                procs[2].send_signal(signal.SIGKILL)
-                killed = True
-                break
-        time.sleep(0.1)
+    killed = kill_mid_stage(procs[2], runs[2], stage=1, steps=steps, timeout=1800)
     for p in procs:
         p.wait(timeout=1800)
     assert killed, "did not catch the run mid-stage"

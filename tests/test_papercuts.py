@@ -134,5 +134,5 @@ def test_wandb_runs_are_named_by_their_overrides():
     for seed in (1, 2):
         cfg = compose("train", ["logger=wandb", f"seed={seed}", "cl=replay"])
         HydraConfig.instance().set_config(cfg)
-        names.append(cfg.logger.name)
+        names.append(cfg.logger.wandb.name)
     assert names == ["train[cl=replay,logger=wandb,seed=1]", "train[cl=replay,logger=wandb,seed=2]"]

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
-from tests.conftest import CONF, compose, tiny_train_overrides
+from tests.conftest import CONF, compose, kill_mid_stage, tiny_train_overrides
 from unitrack.errors import ConfigError
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -135,23 +133,7 @@ def test_kill9_mid_stage_then_resume_equals_uninterrupted(exp, tmp_path, synth_r
     run = tmp_path / "killed"
     proc = subprocess.Popen(_cli([*args, f"hydra.run.dir={run}"]), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    last, stage1 = run / "checkpoints" / "last.ckpt", run / "checkpoints" / "stage_1_rgbt.ckpt"
-    deadline = time.time() + 300
-    killed_mid_stage = False
-    while time.time() < deadline and proc.poll() is None:
-        if stage1.exists() and last.exists():
-            try:
-                st = torch.load(last, weights_only=False)
-            except Exception:
-                time.sleep(0.05)
-                continue
-            if st["unitrack"]["stage_index"] == 1 and 0 < st["unitrack"]["stage_step"] < 8:
-                proc.send_signal(signal.SIGKILL)
-                killed_mid_stage = True
-                break
-        time.sleep(0.05)
-    proc.wait()
-    assert killed_mid_stage, "did not catch the run mid-stage"
+    assert kill_mid_stage(proc, run, stage=1, steps=8), "did not catch the run mid-stage"
     assert not (run / "matrix.json").exists()
     again = subprocess.run(_cli([*args, f"hydra.run.dir={run}"]), env=env, capture_output=True, text=True,
                            timeout=600)

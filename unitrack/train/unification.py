@@ -41,6 +41,7 @@ from unitrack.errors import ConfigError
 from unitrack.model.init import build_start_model, model_args
 from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
 from unitrack.train.foundation import resolve_init
+from unitrack.train.loggers import RunLoggers, outside_hydra
 from unitrack.train.module import UnitrackModule
 from unitrack.train.protocol import OPTIMIZER_STATES, choice, exposure, plan_stages, stage_schedule
 from unitrack.train.test_split import score_test_split
@@ -133,14 +134,6 @@ def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, lo
                        default_root_dir=str(run_dir), enable_checkpointing=False)
 
 
-def _logger(cfg: DictConfig, run_dir: Path, plan: StagePlan, step_offset: int = 0):
-    """The stage's own log folder; a resume-aware logger (StageCSVLogger) continues it at `step_offset`."""
-    if cfg.get("logger") is None:
-        return False
-    extra = {"step_offset": step_offset} if cfg.logger._target_.endswith("StageCSVLogger") else {}
-    return instantiate(cfg.logger, save_dir=str(run_dir), version=f"stage_{plan.index + 1}_{plan.name}", **extra)
-
-
 def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> int:
     """Stage steps already done according to last.ckpt (0: start the stage); restores the module if > 0.
 
@@ -167,6 +160,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     and writes matrix.json / matrix.csv / test_metrics.json. Finished stages in `run_dir` are skipped and an
     unfinished one resumes from last.ckpt; a run folder of another config is refused, naming the keys."""
     validate(cfg)
+    cfg = outside_hydra(cfg, run_dir)  # the wandb run's name, where `${hydra:...}` cannot resolve
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     fp = fingerprint.check_train_run(run_dir, OmegaConf.to_container(cfg, resolve=True),
@@ -201,9 +195,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
 
     progress_path = run_dir / "stages.json"
     rows: list[dict] = json.loads(progress_path.read_text()) if progress_path.exists() else []
-    # one wandb run holds every stage (keys are stage-prefixed); CSV gets a folder per stage
-    is_wandb = cfg.get("logger") is not None and "wandb" in cfg.logger._target_.lower()
-    wandb_logger = instantiate(cfg.logger, save_dir=str(run_dir)) if is_wandb else None
+    # CSV and/or wandb: a wandb run starts now, before stage 1, with the resolved config (a re-run continues it)
+    loggers, failed = RunLoggers(cfg, run_dir, OmegaConf.to_container(cfg, resolve=True)), True
     try:
         for plan in plans:
             # files and folders count stages as the console does (stage 1 = stage_1_<task>); plan.index is 0-based
@@ -230,8 +223,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                     module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, stage_ds.buffer_rows)
                 done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
                 module.step_offset = dm.start_step = done_steps
-                logger = wandb_logger if wandb_logger is not None else _logger(cfg, run_dir, plan, done_steps)
-                trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger)
+                logger = loggers.for_stage(f"stage_{plan.index + 1}_{plan.name}", done_steps,
+                                           sum(p.steps for p in plans[: plan.index]))
+                trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger or False)
                 trainer.fit(module, datamodule=dm)
                 methods.end_task(module, plan.name, plan.index)
                 save_checkpoint_atomic(trainer, stage_ckpt)
@@ -245,6 +239,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                                                                      "eval": ev, "steps": plan.steps,
                                                                      "exposure": drawn}]
             _atomic_json(progress_path, rows)
+            loggers.log_stage(plan.index, ev, tasks_eval, sum(p.steps for p in plans[: plan.index + 1]))
             print_row(plan, ev, tasks_eval)
         result = summarise(rows, tasks_eval, baseline, cfg)
         result["fingerprint"] = fingerprint.read(run_dir)
@@ -257,14 +252,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
         _atomic_json(run_dir / "matrix.json", result)
         write_matrix_csv(run_dir / "matrix.csv", result)
         print_matrix(result)
-        if wandb_logger is not None:
-            log_wandb(wandb_logger, result, cfg)
+        loggers.log_final(result)
+        failed = False
         return result
     finally:
-        if wandb_logger is not None:
-            import wandb
-
-            wandb.finish()
+        loggers.finish(failed)
 
 
 def summarise(rows: list[dict], tasks: list[str], baseline: dict, cfg: DictConfig) -> dict:
@@ -331,21 +323,6 @@ def print_matrix(res: dict) -> None:
                           f"{s['forgetting']:.3f}")
     console.print(f"pooled SR {res['final_pooled_SR']:.3f} vs static-box baseline "
                   f"{res['static_box']['overall']['SR']:.3f}")
-
-
-def log_wandb(logger, res: dict, cfg: DictConfig) -> None:
-    """The finished run to wandb: the matrix as a table, final pooled scores, summaries and the config."""
-    import wandb
-
-    run = logger.experiment
-    cols = ["metric", "stage", *res["tasks"]]
-    data = [[m, name, *row] for m in ("SR", "PR") for name, row in zip(res["stages"], res[m])]
-    run.log({"matrix": wandb.Table(columns=cols, data=data), "final/pooled_SR": res["final_pooled_SR"],
-             "final/pooled_PR": res["final_pooled_PR"]})
-    for m in ("SR", "PR"):
-        if f"{m}_summary" in res:
-            run.summary.update({f"{m}/{k}": v for k, v in res[f"{m}_summary"].items()})
-    run.config.update(OmegaConf.to_container(cfg, resolve=True), allow_val_change=True)
 
 
 def objective(res: dict) -> float:

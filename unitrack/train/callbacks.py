@@ -45,3 +45,8 @@ class StageProgressBar(L.pytorch.callbacks.RichProgressBar):
         n = getattr(m, "n_stages", None)
         return f"stage {getattr(m, 'stage_index', 0) + 1}{'/' + str(n) if n else ''} {getattr(m, 'stage_name', '')}"
 
+    @property
+    def total_train_batches(self) -> int | float:
+        """The whole stage: on a resumed stage the bar counts from the stage's start, while Lightning's own
+        total is the steps left."""
+        return self.trainer.num_training_batches

@@ -107,7 +107,8 @@ def test_without_the_checkpoint_callback_no_last_ckpt_is_written(tmp_path, synth
 
 def test_checkpoint_files_are_written_in_their_own_folder_and_whole(tmp_path, monkeypatch):
     """AtomicCheckpointIO: the temporary file lies beside the target (a rename, never a cross-device move);
-    a write that fails leaves the previous checkpoint untouched and no temporary file."""
+    a write that fails leaves the previous checkpoint untouched and no temporary file, and one left by a
+    process killed mid-write goes with the next write."""
     import tempfile
 
     import torch
@@ -115,6 +116,8 @@ def test_checkpoint_files_are_written_in_their_own_folder_and_whole(tmp_path, mo
     from unitrack.train.checkpointing import AtomicCheckpointIO
 
     io, target = AtomicCheckpointIO(), tmp_path / "ckpts" / "last.ckpt"
+    target.parent.mkdir()
+    (target.parent / ".last.ckpt.x1y2z3.tmp").write_bytes(b"half a checkpoint")
     made = []
     real_mkstemp = tempfile.mkstemp
     monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(kw["dir"]) or real_mkstemp(**kw))

@@ -54,6 +54,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         try:  # the rename itself survives a power cut once the folder is synced (not every OS allows it)
             dfd = os.open(path.parent, os.O_RDONLY)
         except OSError:

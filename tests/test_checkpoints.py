@@ -90,3 +90,70 @@ def test_eval_with_a_corrupt_checkpoint_is_one_line(reference, tmp_path, how, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(bad) in err[0] and "not a readable checkpoint" in err[0]
     assert not (tmp_path / "ev" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("off", ["callbacks=none", "~callbacks.checkpoint"])
+def test_without_the_checkpoint_callback_no_last_ckpt_is_written(tmp_path, synth_root, off):
+    """Checkpointing is conf/callbacks' ModelCheckpoint: without it no last.ckpt (a re-run restarts the
+    unfinished stage); the stage checkpoint, the stage record, is written either way."""
+    from unitrack.train.unification import train
+
+    run = tmp_path / "run"
+    train(_cfg(["+experiment=single_rgbt", *tiny_train_overrides(synth_root, tmp_path), "test.enabled=false",
+                off]), run)
+    assert (run / "checkpoints" / "stage_1_rgbt.ckpt").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["stage_1_rgbt.ckpt"]
+
+
+def test_checkpoint_files_are_written_in_their_own_folder_and_whole(tmp_path, monkeypatch):
+    """AtomicCheckpointIO: the temporary file lies beside the target (a rename, never a cross-device move);
+    a write that fails leaves the previous checkpoint untouched and no temporary file, and one left by a
+    process killed mid-write goes with the next write."""
+    import tempfile
+
+    import torch
+
+    from unitrack.train.checkpointing import AtomicCheckpointIO
+
+    io, target = AtomicCheckpointIO(), tmp_path / "ckpts" / "last.ckpt"
+    target.parent.mkdir()
+    (target.parent / ".last.ckpt.x1y2z3.tmp").write_bytes(b"half a checkpoint")
+    made = []
+    real_mkstemp = tempfile.mkstemp
+    monkeypatch.setattr(tempfile, "mkstemp", lambda **kw: made.append(kw["dir"]) or real_mkstemp(**kw))
+    io.save_checkpoint({"step": torch.tensor(1)}, target)
+    assert made == [target.parent] and io.load_checkpoint(target, weights_only=True)["step"] == 1
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        io.save_checkpoint({"step": torch.tensor(2), "x": Unpicklable()}, target)
+    assert io.load_checkpoint(target, weights_only=True)["step"] == 1
+    assert [p.name for p in target.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_the_stage_loader_resumes_right_after_the_last_trained_batch():
+    """Lightning restarts a plain map-style loader from its first batch on a mid-epoch resume; the stage
+    loader's state (saved in every checkpoint) starts it after the batches trained, and on every DDP rank."""
+    from unitrack.data.datamodule import ResumableSampler, StageLoader
+
+    def loader(rank=0, world=1):
+        return StageLoader(list(range(40)), batch_size=4 // world, step_samples=4,
+                           sampler=ResumableSampler(40, 0, rank, world))
+
+    full = loader()
+    it = iter(full)
+    trained = [next(it) for _ in range(3)]
+    state = full.state_dict()
+    assert state == {"batches": 3} and len(full) == 10
+    resumed = loader()
+    resumed.load_state_dict(state)
+    assert len(resumed) == 10  # Lightning counts the 3 trained batches into the same epoch
+    assert [b.tolist() for b in [*trained, *resumed]] == [b.tolist() for b in loader()]
+    assert resumed.state_dict() == {"batches": 10}
+    for rank in (0, 1):  # two ranks: each resumes its own half of batch 4 on
+        r = loader(rank, 2)
+        r.load_state_dict(state)
+        assert [b.tolist() for b in r][0] == [12 + rank, 14 + rank]

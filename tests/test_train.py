@@ -198,15 +198,15 @@ def test_a_resumed_stage_log_keeps_its_earlier_rows_and_counts_stage_steps(tmp_p
 
     from unitrack.train.stage_logger import StageCSVLogger
 
-    def run(offset: int, steps: range, value: float) -> Path:
-        lg = StageCSVLogger(save_dir=str(tmp_path), name="logs", version="stage_2_rgbd", step_offset=offset)
+    def run(resume_step: int, steps: range, value: float) -> Path:
+        lg = StageCSVLogger(save_dir=str(tmp_path), name="logs", version="stage_2_rgbd", resume_step=resume_step)
         for s in steps:
             lg.log_metrics({"rgbd/train/loss": value}, step=s)
         lg.save()
         return Path(lg.log_dir) / "metrics.csv"
 
     run(0, range(8), 1.0)  # the first attempt logged 8 steps, then was killed; last.ckpt holds step 5
-    path = run(5, range(5), 2.0)  # the resumed Trainer counts its own steps from 0
+    path = run(5, range(5, 10), 2.0)  # the resumed Trainer's step counter continues from the checkpoint
     rows = list(csv.DictReader(path.open()))
     assert [int(r["step"]) for r in rows] == list(range(10))
     assert [float(r["rgbd/train/loss"]) for r in rows] == [1.0] * 5 + [2.0] * 5

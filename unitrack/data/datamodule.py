@@ -2,8 +2,9 @@
 
 A stage trains on some tasks (serial: one; parallel: all, mixed by `data.ratios`) plus replayed pairs of
 the earlier tasks. Every training sample is a pure function of (seed, stage, index): the pair reference is
-drawn from one RNG stream and the crops/augmentation from another. That makes a mid-stage resume exact
-(the sampler simply starts at the restored step). Bounded replay buffers are filled and drawn by the
+drawn from one RNG stream and the crops/augmentation from another. That makes a mid-stage resume exact:
+the stage's loader (StageLoader) is resumable the way Lightning asks, so `trainer.fit(ckpt_path=...)`
+restarts it right after the last trained batch. Bounded replay buffers are filled and drawn by the
 training step itself (unitrack/cl/rehearsal.py), as Mammoth's `observe` does.
 """
 
@@ -98,12 +99,45 @@ class ResumableSampler(Sampler[int]):
         return max(0, (self.length - self.start - self.rank + self.world - 1) // self.world)
 
 
+class StageLoader(DataLoader):
+    """A stage's batches, resumable mid-stage through Lightning's loader state (`state_dict` /
+    `load_state_dict`, saved in every checkpoint and loaded by `trainer.fit(ckpt_path=...)`).
+
+    A plain map-style loader restarts from its first batch on a mid-epoch resume (Lightning 2.x only warns),
+    so a resumed stage would train on batches it already trained on. The state here is the number of
+    batches handed out; loaded, the sampler starts right after them. The length stays the whole stage's:
+    Lightning counts the batches trained before the resume into the same epoch. Every DDP rank hands out the
+    same number of batches and loads rank 0's state, so all ranks resume alike.
+    """
+
+    def __init__(self, dataset: Dataset, *, sampler: ResumableSampler, step_samples: int, **kwargs: Any):
+        super().__init__(dataset, sampler=sampler, **kwargs)
+        self.step_samples = step_samples  # samples one optimiser step draws over all ranks
+        self.skipped = 0  # batches trained before the resume
+        self.handed = 0  # batches handed out, counting the skipped ones
+
+    def __iter__(self):
+        self.handed = self.skipped
+        for batch in super().__iter__():
+            self.handed += 1
+            yield batch
+
+    def __len__(self) -> int:
+        return self.skipped + super().__len__()
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches": self.handed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.skipped = self.handed = int(state["batches"])
+        self.sampler.start = self.skipped * self.step_samples
+
+
 class UnitrackDataModule(L.LightningDataModule):
     """Per-task training sequences and pair datasets; `set_stage` chooses what the next `fit` sees."""
 
     def __init__(self, data_cfg: DictConfig, model_geometry: dict[str, Any], seed: int = 0):
         super().__init__()
-        self.start_step = 0  # optimiser steps of the stage already done (resume)
         self.cfg, self.geo, self.seed = data_cfg, model_geometry, seed
         self.pairs: dict[str, PairDataset] = {}
         self.plan: StagePlan | None = None
@@ -130,18 +164,17 @@ class UnitrackDataModule(L.LightningDataModule):
         return StageDataset({t: self.pairs[t] for t in [*self.plan.tasks, *self.plan.replay_tasks]}, self.plan,
                             self.cfg.batch_size, self.seed, stratified=bool(self.cfg.get("stratified", True)))
 
-    def train_dataloader(self) -> DataLoader:
-        """The stage's sample stream from `start_step` on (set when resuming from last.ckpt)."""
+    def train_dataloader(self) -> StageLoader:
+        """The stage's sample stream, this rank's share of every batch (a resume sets where it starts)."""
         ds = self.stage_dataset()
         trainer = getattr(self, "trainer", None)
         rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
         per_rank = max(1, ds.batch_size // world)
         workers = int(self.cfg.num_workers)
-        return DataLoader(ds, batch_size=per_rank,
-                          sampler=ResumableSampler(len(ds), self.start_step * ds.batch_size, rank, world),
-                          num_workers=workers, collate_fn=collate_pairs, persistent_workers=False,
-                          pin_memory=torch.cuda.is_available(), drop_last=False,
-                          prefetch_factor=4 if workers > 0 else None)
+        return StageLoader(ds, batch_size=per_rank, sampler=ResumableSampler(len(ds), 0, rank, world),
+                           step_samples=ds.batch_size, num_workers=workers, collate_fn=collate_pairs,
+                           persistent_workers=False, pin_memory=torch.cuda.is_available(), drop_last=False,
+                           prefetch_factor=4 if workers > 0 else None)
 
 
 def crop_options(data_cfg: DictConfig) -> dict:

@@ -1,4 +1,4 @@
-"""Checkpointing that never leaves a half-written file: write to a temp name, then rename."""
+"""Our Lightning callbacks, and the reader that tells a usable checkpoint from a damaged one."""
 
 from __future__ import annotations
 
@@ -12,14 +12,6 @@ from unitrack.errors import ConfigError, UnsafeFileError
 from unitrack.model.checkpoint import read_weights
 
 log = logging.getLogger(__name__)
-
-
-def save_checkpoint_atomic(trainer: L.Trainer, path: Path) -> None:
-    """A full checkpoint written beside `path` and renamed over it by rank 0: never a half file."""
-    tmp = Path(path).with_suffix(".ckpt.tmp")
-    trainer.save_checkpoint(tmp, weights_only=False)
-    if trainer.is_global_zero:
-        os.replace(tmp, path)
 
 
 def usable_checkpoint(path: Path) -> dict | None:
@@ -52,22 +44,6 @@ def usable_checkpoint(path: Path) -> dict | None:
     return None
 
 
-class AtomicLastCheckpoint(L.Callback):
-    """Save `last.ckpt` every n optimiser steps of the stage (rank 0 renames the finished file).
-
-    Resuming does not go through Lightning's mid-epoch restart (which replays a batch for map-style
-    loaders); `unitrack.train.unification` restores weights, optimiser, schedule, RNG and the stage step
-    itself and starts a fresh fit for the remaining steps.
-    """
-
-    def __init__(self, path: Path, every_n_steps: int = 50):
-        self.path, self.every = Path(path), max(1, int(every_n_steps))
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if (pl_module.step_offset + trainer.global_step) % self.every == 0:
-            save_checkpoint_atomic(trainer, self.path)
-
-
 class StageProgressBar(L.pytorch.callbacks.RichProgressBar):
     """Rich progress whose label is the stage being trained ("stage 2/3 rgbd") instead of "Epoch 0"."""
 
@@ -75,3 +51,9 @@ class StageProgressBar(L.pytorch.callbacks.RichProgressBar):
         m = self.trainer.lightning_module
         n = getattr(m, "n_stages", None)
         return f"stage {getattr(m, 'stage_index', 0) + 1}{'/' + str(n) if n else ''} {getattr(m, 'stage_name', '')}"
+
+    @property
+    def total_train_batches(self) -> int | float:
+        """The whole stage: on a resumed stage the bar counts from the stage's start, while Lightning's own
+        total is the steps left."""
+        return self.trainer.num_training_batches

@@ -37,9 +37,9 @@ WANDB_ID_FILE = "wandb_id.txt"
 
 
 class RunWandbLogger(WandbLogger):
-    """Lightning's WandbLogger stepped in run steps: each stage, and the resumed part of one, runs in a
-    fresh Trainer that counts from 0; `step_offset` is the run's steps before it, so the curves of one
-    run follow each other instead of overwriting step 0."""
+    """Lightning's WandbLogger stepped in run steps: each stage runs in a fresh Trainer whose step counts the
+    stage's own steps (a resumed part continues from the restored step); `step_offset` is the run's steps
+    in earlier stages, so the curves of one run follow each other instead of overwriting step 0."""
 
     step_offset = 0
 
@@ -140,9 +140,9 @@ class RunLoggers:
         for node in self.per_stage.values():
             resumable = issubclass(get_class(node._target_), StageCSVLogger)
             out.append(instantiate(node, save_dir=str(self.run_dir), version=version,
-                                   **({"step_offset": stage_steps_done} if resumable else {})))
+                                   **({"resume_step": stage_steps_done} if resumable else {})))
         for lg in self.wandb:
-            lg.step_offset = run_steps_before + stage_steps_done
+            lg.step_offset = run_steps_before  # Lightning's step already counts the stage's done steps
         return out + list(self.wandb)
 
     @rank_zero_only

@@ -55,8 +55,7 @@ class UnitrackModule(L.LightningModule):
         self.buffer = None  # replay buffer (unitrack.cl.replay); kept here so it lands in checkpoints
         self.rehearsal = None  # its live side (unitrack.cl.rehearsal): filled from the stream, drawn per step
         self.datamodule = None  # the stage data, for methods that read it at a stage end (EWC's Fisher)
-        self.step_offset = 0  # stage steps done before this fit (resume)
-        self.resume_from: dict | None = None  # last.ckpt contents whose optimiser/schedule/RNG to restore
+        self.resume_rng: torch.Tensor | None = None  # the RNG state of the checkpoint a fit resumes from
         # train.schedule / train.optimizer_state (unitrack/train/protocol.py): schedule length and position
         # at this stage's start; AdamW state handed from one stage to the next when carried
         self.schedule_total: int | None = None
@@ -84,7 +83,7 @@ class UnitrackModule(L.LightningModule):
         rh = self.rehearsal
         if rh is None or not rh.active:
             return None
-        drawn = rh.draw(rh.rows, self.step_offset + self.global_step, tag)
+        drawn = rh.draw(rh.rows, self.global_step, tag)
         if drawn is None:
             return None
         batch, stored = drawn
@@ -145,18 +144,19 @@ class UnitrackModule(L.LightningModule):
         checkpoint["unitrack"] = {
             "stage_index": self.stage_index, "stage_name": self.stage_name, "model_cfg": self.model_cfg,
             "tasks_seen": list(self.tasks_seen),
-            "stage_step": self.step_offset + (self.trainer.global_step if self._trainer is not None else 0),
+            "stage_step": self.trainer.global_step if self._trainer is not None else 0,
             "buffer": self.buffer.state_dict() if self.buffer is not None else None,
             "methods": self.methods.state_dict() if self.methods is not None else None,
             "torch_rng": torch.get_rng_state(),
         }
 
     def on_train_start(self) -> None:
-        """Train mode always (Lightning keeps each submodule's mode, and stage evaluation left it in eval);
-        on resume, the optimiser moments, the schedule position and the RNG continue where they stopped."""
+        """Train mode always (Lightning keeps each submodule's mode, and stage evaluation left it in eval).
+        A fresh stage may take over the stage before's optimiser moments; a fit resumed from a checkpoint
+        (Lightning restored weights, optimiser, schedule and step) continues the RNG where it stopped."""
         self.model.train()
-        ck, self.resume_from = self.resume_from, None
-        if ck is None:
+        rng, self.resume_rng = self.resume_rng, None
+        if self.trainer.ckpt_path is None:
             if self.carry_optimizer and self.carried_optimizer is not None:
                 opt = self.trainer.optimizers[0]
                 lrs = [g["lr"] for g in opt.param_groups]  # the moments carry on; the lr is the schedule's
@@ -168,18 +168,8 @@ class UnitrackModule(L.LightningModule):
                 for g, lr in zip(opt.param_groups, lrs):
                     g["lr"] = lr
             return
-        opt = self.trainer.optimizers[0]
-        opt.load_state_dict(ck["optimizer_states"][0])
-        sched = self.trainer.lr_scheduler_configs[0].scheduler
-        sched.load_state_dict(ck["lr_schedulers"][0])
-        # The checkpoint is written before Lightning steps the schedule for that batch: put the schedule
-        # (and the learning rate the next step uses) exactly where `step_offset` steps leave it.
-        sched.last_epoch = self.step_offset
-        for g, base, lam in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
-            g["lr"] = base * lam(self.step_offset)
-        sched._last_lr = [g["lr"] for g in opt.param_groups]
-        if ck.get("unitrack", {}).get("torch_rng") is not None:
-            torch.set_rng_state(ck["unitrack"]["torch_rng"])
+        if rng is not None:
+            torch.set_rng_state(rng)
 
     def on_train_end(self) -> None:
         if self.carry_optimizer:
@@ -195,3 +185,4 @@ class UnitrackModule(L.LightningModule):
             self.methods.load_state_dict(st["methods"])
         if st.get("torch_rng") is not None:
             torch.set_rng_state(st["torch_rng"])
+            self.resume_rng = st["torch_rng"]  # set again as the fit starts: its set-up may draw numbers

@@ -1,11 +1,10 @@
 """A stage's CSV log that survives a mid-stage resume.
 
-Lightning's CSVLogger deletes an existing metrics.csv when it opens its folder, and a resumed stage runs
-in a fresh Trainer whose step counter starts at 0: the log of a killed-and-resumed stage kept only the
-rows after the resume, numbered from 0 again. This logger keeps the rows logged before the resume point
-(`step_offset`, the stage steps last.ckpt restored) and numbers new rows in stage steps, so the file reads
-as if the stage had never been interrupted (rows logged after the last checkpoint and then lost to the
-kill are dropped: the resumed run logs those steps again).
+Lightning's CSVLogger deletes an existing metrics.csv when it opens its folder: the log of a
+killed-and-resumed stage kept only the rows after the resume. This logger keeps the rows logged before the
+resume point (`resume_step`, the stage steps last.ckpt holds; Lightning's restored step counter numbers the
+rows after it), so the file reads as if the stage had never been interrupted (rows logged after the last
+checkpoint and then lost to the kill are dropped: the resumed run logs those steps again).
 """
 
 from __future__ import annotations
@@ -18,17 +17,16 @@ from lightning.pytorch.loggers import CSVLogger
 
 
 class StageCSVLogger(CSVLogger):
-    def __init__(self, *args: Any, step_offset: int = 0, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, resume_step: int = 0, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # the writer (which deletes metrics.csv) is made lazily, later
-        self.step_offset = int(step_offset)
         kept: list[dict[str, str]] = []
         keys: list[str] = []
         old = Path(self.log_dir) / "metrics.csv"
-        if self.step_offset > 0 and old.is_file():
+        if resume_step > 0 and old.is_file():
             with open(old, newline="") as f:
                 rows = csv.DictReader(f)
                 keys = list(rows.fieldnames or [])
-                kept = [r for r in rows if r.get("step", "") != "" and int(float(r["step"])) < self.step_offset]
+                kept = [r for r in rows if r.get("step", "") != "" and int(float(r["step"])) < resume_step]
         if kept:
             w = self.experiment  # opening the writer deletes the old file; write the kept rows back
             w.metrics_keys = sorted(keys)
@@ -36,6 +34,3 @@ class StageCSVLogger(CSVLogger):
                 out = csv.DictWriter(f, fieldnames=w.metrics_keys)
                 out.writeheader()
                 out.writerows(kept)
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        super().log_metrics(metrics, None if step is None else step + self.step_offset)

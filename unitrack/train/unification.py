@@ -8,8 +8,9 @@ After every stage each task is tracked on its validation sequences with the real
 scored; the stage x task matrix, BWT and forgetting go to matrix.json / matrix.csv.
 
 Resume: re-running with the same run dir skips finished stages (their `stage_<k>_<task>.ckpt` and
-evaluation row exist), and continues an unfinished stage from `last.ckpt` (weights, optimiser,
-scheduler, step, replay buffer, CL state and RNG restored; the sampler restarts at the restored step).
+evaluation row exist), and continues an unfinished stage from `last.ckpt` through Lightning's
+`trainer.fit(ckpt_path=...)` (weights, optimiser, scheduler, step, loader position; the module adds replay
+buffer, CL state and RNG), see unitrack/train/checkpointing.py.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from unitrack.data.sequence import Sequence
 from unitrack.data.splits import validation_sequences
 from unitrack.errors import ConfigError
 from unitrack.model.init import build_start_model, model_args
-from unitrack.train.callbacks import AtomicLastCheckpoint, save_checkpoint_atomic, usable_checkpoint
+from unitrack.train.callbacks import usable_checkpoint
+from unitrack.train.checkpointing import AtomicCheckpointIO, resume_point, run_callbacks
 from unitrack.train.foundation import resolve_init
 from unitrack.train.loggers import RunLoggers, outside_hydra
 from unitrack.train.module import UnitrackModule
@@ -127,29 +129,25 @@ def _restore(module: UnitrackModule, ckpt: dict) -> None:
     module.on_load_checkpoint(ckpt)
 
 
-def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, ckpt_dir: Path, logger) -> L.Trainer:
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    callbacks.append(AtomicLastCheckpoint(ckpt_dir / "last.ckpt", int(cfg.train.ckpt_every)))
+def _make_trainer(cfg: DictConfig, steps: int, run_dir: Path, callbacks: list, logger) -> L.Trainer:
+    """A stage's Trainer: conf/trainer, the callbacks (checkpointing among them), atomic checkpoint files."""
+    plugins = [*(cfg.trainer.get("plugins") or []), AtomicCheckpointIO()]
     return instantiate(cfg.trainer, max_steps=steps, callbacks=callbacks, logger=logger,
-                       default_root_dir=str(run_dir), enable_checkpointing=False)
+                       default_root_dir=str(run_dir), plugins=plugins)
 
 
-def _resume_mid_stage(module: UnitrackModule, last: Path, plan: StagePlan) -> int:
-    """Stage steps already done according to last.ckpt (0: start the stage); restores the module if > 0.
-
-    The optimiser, schedule and RNG are restored in `UnitrackModule.on_train_start`, once the fresh
-    Trainer has built them; the DataModule's sampler starts at the restored step.
-    """
-    ck = usable_checkpoint(last)  # None: absent, or corrupt (moved aside with a warning) -> stage restarts
+def _resume_mid_stage(last: Path | None, plan: StagePlan) -> tuple[Path | None, int]:
+    """(checkpoint to continue the stage from, stage steps it holds), or (None, 0) to start the stage: the
+    last checkpoint of the checkpointing callback (`last`; None when checkpointing is off), if it holds this
+    stage part-way. Lightning restores it inside `fit`."""
+    ck = usable_checkpoint(last) if last is not None else None  # corrupt: moved aside with a warning
     if ck is None:
-        return 0
+        return None, 0
     st = ck.get("unitrack", {})
     if st.get("stage_index") != plan.index or not 0 < st.get("stage_step", 0) < plan.steps:
-        return 0
-    _restore(module, ck)
-    module.resume_from = ck
+        return None, 0
     console.print(f"resuming stage {plan.index + 1} from {last} at step {st['stage_step']}")
-    return int(st["stage_step"])
+    return last, int(st["stage_step"])
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict:
@@ -221,14 +219,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
                 methods.begin_task(module, plan.name, plan.index)
                 if module.rehearsal is not None:
                     module.rehearsal.set_stage(plan.index, plan.tasks, dm.pairs, stage_ds.buffer_rows)
-                done_steps = _resume_mid_stage(module, ckpt_dir / "last.ckpt", plan)
-                module.step_offset = dm.start_step = done_steps
+                callbacks = run_callbacks(cfg.get("callbacks"), ckpt_dir)
+                resume, done_steps = _resume_mid_stage(resume_point(callbacks), plan)
+                # Lightning's restored step counter continues the stage: loggers offset by the run's earlier stages
                 logger = loggers.for_stage(f"stage_{plan.index + 1}_{plan.name}", done_steps,
                                            sum(p.steps for p in plans[: plan.index]))
-                trainer = _make_trainer(cfg, plan.steps - done_steps, run_dir, ckpt_dir, logger or False)
-                trainer.fit(module, datamodule=dm)
+                trainer = _make_trainer(cfg, plan.steps, run_dir, callbacks, logger or False)
+                trainer.fit(module, datamodule=dm, ckpt_path=resume, weights_only=True)
                 methods.end_task(module, plan.name, plan.index)
-                save_checkpoint_atomic(trainer, stage_ckpt)
+                trainer.save_checkpoint(stage_ckpt, weights_only=False)  # via AtomicCheckpointIO, by rank 0
                 if trainer.is_global_zero:
                     fingerprint.record_checkpoint(run_dir, stage_ckpt.name, stage_ckpt)
             else:

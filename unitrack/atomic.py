@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 
 def _umask() -> int:
@@ -20,21 +21,33 @@ def _umask() -> int:
     return mask
 
 
-def write_text_atomic(path: Path | str, text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+@contextmanager
+def replacing_file(path: Path | str, mode: str = "w", fsync: bool = False) -> Iterator[IO]:
+    """An open temporary file beside `path` (text mode "w" writes "\n" line ends, or "wb"); it is renamed
+    over `path` when the block ends without an error (synced to disk first with `fsync`), removed
+    otherwise."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", newline="\n") as fh:
-            fh.write(text)
+        with os.fdopen(fd, mode, **({"newline": "\n"} if "b" not in mode else {})) as fh:
+            yield fh
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give 0666 - umask
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    with replacing_file(path) as fh:
+        fh.write(text)
+    return Path(path)
 
 
 @contextmanager

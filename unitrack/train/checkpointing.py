@@ -18,7 +18,6 @@ last.ckpt is written and a re-run restarts the unfinished stage. What unitrack a
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins import TorchCheckpointIO
 from omegaconf import DictConfig
 
-from unitrack.atomic import _umask
+from unitrack.atomic import replacing_file
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -41,19 +40,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a plain open() would give 0666 - umask
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with replacing_file(path, "wb", fsync=True) as fh:
+            torch.save(checkpoint, fh)
         for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         try:  # the rename itself survives a power cut once the folder is synced (not every OS allows it)
